@@ -1,0 +1,210 @@
+//! Diagnostics: what every stage reports, and how it is shown to a person.
+//!
+//! A [`Diagnostic`] names the problem, points at a [`Span`], may add labelled secondary
+//! spans and a hint that suggests the fix. Stages collect all of them instead of stopping at
+//! the first (`Vec<Diagnostic>`). [`Diagnostic::render`] prints the rustc-like form the CLI
+//! shows and the snapshot tests pin:
+//!
+//! ```text
+//! error: unknown variable `stat`
+//!   --> lamp1.scc:12:12
+//!    |
+//! 12 |       THEN stat = off
+//!    |            ^^^^ not declared in this module
+//!    = help: did you mean `state`?
+//! ```
+//!
+//! We render by hand rather than through miette/ariadne: the output is plain text with no
+//! colour codes or box drawing, stable across crate versions (snapshot tests), and it is
+//! about sixty lines.
+
+use crate::span::{LineIndex, Span};
+use std::fmt::Write as _;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in a module's source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// What is wrong, in one line, no trailing period: "unknown variable `stat`".
+    pub message: String,
+    /// Where: the primary span gets the caret.
+    pub span: Span,
+    /// Text after the caret: what was expected or found there.
+    pub label: Option<String>,
+    /// Other places that explain the problem ("first declared here").
+    pub secondary: Vec<(Span, String)>,
+    /// How to fix it: "did you mean `state`?".
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    #[cold]
+    pub fn error(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            secondary: Vec::new(),
+            help: None,
+        }
+    }
+
+    #[cold]
+    pub fn warning(span: Span, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_secondary(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.secondary.push((span, label.into()));
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+
+    /// The human form: header, `--> file:line:col`, the source line with carets, help.
+    pub fn render(&self, file: &str, source: &str) -> String {
+        let index = LineIndex::new(source);
+        self.render_with(file, source, &index)
+    }
+
+    /// As [`Diagnostic::render`], reusing a line index when rendering many diagnostics.
+    pub fn render_with(&self, file: &str, source: &str, index: &LineIndex) -> String {
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let start = index.line_col(source, self.span.start);
+        let mut lines = vec![(self.span, self.label.as_deref().unwrap_or(""))];
+        lines.extend(self.secondary.iter().map(|(s, l)| (*s, l.as_str())));
+        let gutter = lines
+            .iter()
+            .map(|(s, _)| index.line_col(source, s.start).line.to_string().len())
+            .max()
+            .unwrap_or(1);
+        let pad = " ".repeat(gutter);
+        let mut out = String::new();
+        let _ = writeln!(out, "{kind}: {}", self.message);
+        let _ = writeln!(out, "{pad}--> {file}:{}:{}", start.line, start.col);
+        let _ = writeln!(out, "{pad} |");
+        for (i, (span, label)) in lines.iter().enumerate() {
+            let lc = index.line_col(source, span.start);
+            let text = index.line_text(source, lc.line);
+            // Carets stop at the end of the line: a span over a line break marks its first line.
+            let end_col = index.line_col(source, span.end.max(span.start)).col;
+            let same_line = index.line_col(source, span.end).line == lc.line;
+            let text_len = text.chars().count() as u32;
+            let width = if same_line { end_col.saturating_sub(lc.col) } else { text_len + 1 - lc.col };
+            let marker = if i == 0 { '^' } else { '-' };
+            let marks: String = std::iter::repeat_n(marker, width.max(1) as usize).collect();
+            let indent = " ".repeat(lc.col as usize - 1);
+            let _ = writeln!(out, "{:>gutter$} | {text}", lc.line);
+            let sep = if label.is_empty() { "" } else { " " };
+            let _ = writeln!(out, "{pad} | {indent}{marks}{sep}{label}");
+        }
+        if let Some(help) = &self.help {
+            let _ = writeln!(out, "{pad} = help: {help}");
+        }
+        out
+    }
+}
+
+/// Renders all diagnostics of one file, separated by blank lines.
+pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
+    let index = LineIndex::new(source);
+    diags.iter().map(|d| d.render_with(file, source, &index)).collect::<Vec<_>>().join("\n")
+}
+
+/// The closest candidate to `name` by edit distance, for "did you mean …?" hints.
+/// Only suggests names that are plausibly typos (distance ≤ 1/3 of the length, at least 1)
+/// or that differ only in case.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| {
+            let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        cur[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != cb);
+            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_line_caret_and_help() {
+        let src = "MODULE lamp1\n    PUBLISH state {off, on}\n    ON x\n      THEN stat = off\n";
+        let at = src.find("stat =").unwrap() as u32;
+        let d = Diagnostic::error(Span::new(at, at + 4), "unknown variable `stat`")
+            .with_label("not declared in this module")
+            .with_help("did you mean `state`?");
+        let expected = "\
+error: unknown variable `stat`
+ --> lamp1.scc:4:12
+  |
+4 |       THEN stat = off
+  |            ^^^^ not declared in this module
+  = help: did you mean `state`?
+";
+        assert_eq!(d.render("lamp1.scc", src), expected);
+    }
+
+    #[test]
+    fn secondary_spans_use_dashes() {
+        let src = "PUBLISH a\nPRIVATE a\n";
+        let d = Diagnostic::error(Span::new(18, 19), "`a` is declared twice")
+            .with_label("second declaration")
+            .with_secondary(Span::new(8, 9), "first declared here");
+        let out = d.render("m.scc", src);
+        assert!(out.contains("2 | PRIVATE a\n  |         ^ second declaration\n"), "{out}");
+        assert!(out.contains("1 | PUBLISH a\n  |         - first declared here\n"), "{out}");
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        let names = ["state", "count", "mode"];
+        assert_eq!(suggest("stat", names), Some("state"));
+        assert_eq!(suggest("State", names), Some("state"));
+        assert_eq!(suggest("zzz", names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}
