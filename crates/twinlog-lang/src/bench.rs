@@ -1,0 +1,1 @@
+//! Workloads for 'twinlog bench lang' and 'cargo bench'. (lang-core)

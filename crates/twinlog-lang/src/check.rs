@@ -1,0 +1,1 @@
+//! The checker: names, types, enums, constraints. (lang-core)

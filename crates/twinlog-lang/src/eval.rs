@@ -1,0 +1,1 @@
+//! The evaluator: one cycle per input. (lang-core)

@@ -1,0 +1,1 @@
+//! The canonical formatter behind 'twinlog module fmt'. (lang-front)

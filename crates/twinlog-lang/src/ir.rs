@@ -1,0 +1,1 @@
+//! The compiled form the evaluator runs: slots and interned names. (lang-core)

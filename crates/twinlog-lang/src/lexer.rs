@@ -1,0 +1,1 @@
+//! Tokens with spans: case-insensitive keywords and their aliases, literals, comments, line breaks. (lang-front)

@@ -1,0 +1,1 @@
+//! Deterministic multi-module simulation on a test clock. (lang-core)

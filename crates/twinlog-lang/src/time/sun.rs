@@ -1,0 +1,1 @@
+//! Sunrise and sunset from latitude and longitude. (lang-time)

@@ -1,0 +1,1 @@
+//! Runtime values. (lang-core)
