@@ -1,0 +1,2 @@
+//! Criterion benchmarks of append and read (in progress).
+fn main() {}

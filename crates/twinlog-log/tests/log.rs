@@ -1,0 +1,1 @@
+//! The integration tests of twinlog-log, compiled into one binary (in progress).
