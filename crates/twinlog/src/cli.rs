@@ -1,0 +1,403 @@
+//! The command line: every command, flag and help text (clap derive; doc comments are the help).
+//!
+//! Commands are noun–verb (`twinlog topic create`), each with an `Examples:` block. Parsing
+//! lives here and nowhere else; `cmd/*` runs what was parsed.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Twinlog — event-driven IoT: a durable event log, digital twins and declarative modules.
+///
+/// Everything runs from this one binary with nothing else installed. Data lives in
+/// `./twinlog-data` unless `--data-dir` (or TWINLOG_DATA_DIR) says otherwise.
+#[derive(Debug, Parser)]
+#[command(
+    name = "twinlog",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(after_help = "Examples:
+  twinlog topic create sensors --partitions 4
+  echo '{\"temp\": 21.5}' | twinlog publish sensors --key kitchen -
+  twinlog tail sensors --from-beginning --json
+  twinlog module check examples/modules/lamp1/lamp1.scc
+  twinlog bench log --records 1000000")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Where Twinlog keeps its data (the event log, offsets, state).
+    #[arg(
+        long,
+        global = true,
+        env = "TWINLOG_DATA_DIR",
+        default_value = "twinlog-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list and describe topics of the event log.
+    #[command(subcommand)]
+    Topic(TopicCommand),
+    /// Append records to a topic: one JSON value, or JSON lines from stdin with `-`.
+    #[command(after_help = "Examples:
+  twinlog publish sensors '{\"temp\": 21.5}'
+  twinlog publish sensors --key kitchen '{\"temp\": 21.5}'
+  cat readings.jsonl | twinlog publish sensors -
+  cat readings.jsonl | twinlog publish sensors --json - > acks.jsonl")]
+    Publish(PublishArgs),
+    /// Print the records of a topic, and follow it as it grows with `--follow`.
+    #[command(after_help = "Examples:
+  twinlog tail sensors --from-beginning
+  twinlog tail sensors --offset 1000 --max 10 --json
+  twinlog tail sensors --since 2026-11-25T08:00:00Z
+  twinlog tail sensors --follow")]
+    Tail(TailArgs),
+    /// Check, test and format modules — no server needed.
+    #[command(subcommand)]
+    Module(ModuleCommand),
+    /// Measure this machine: the log's append/read rates, the language's cycle rate.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCommand {
+    /// Create a topic.
+    #[command(after_help = "Examples:
+  twinlog topic create sensors
+  twinlog topic create sensors --partitions 8 --retention-age 7d
+  twinlog topic create thing-state --compacted")]
+    Create(TopicCreateArgs),
+    /// List the topics, with partitions and records.
+    #[command(visible_alias = "ls")]
+    List(JsonFlag),
+    /// Show a topic's partitions: start and end offsets, size on disk.
+    #[command(after_help = "Examples:
+  twinlog topic describe sensors
+  twinlog topic describe sensors --json")]
+    Describe(TopicDescribeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicCreateArgs {
+    /// Topic name: letters, digits, `.`, `_` and `-`, at most 249 characters.
+    pub name: String,
+    /// Number of partitions; records with the same key always go to the same partition.
+    #[arg(long, short = 'p', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub partitions: u32,
+    /// Keep only the latest record per key (state topics); a null value deletes the key.
+    #[arg(long)]
+    pub compacted: bool,
+    /// Delete the oldest segments once a partition is larger than this (e.g. 1073741824, 512MiB, 1GB).
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub retention_bytes: Option<u64>,
+    /// Delete segments whose newest record is older than this (e.g. 7d, 12h, 30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub retention_age: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct TopicDescribeArgs {
+    /// The topic to describe.
+    pub name: String,
+    #[command(flatten)]
+    pub json: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic to append to.
+    pub topic: String,
+    /// The record's key; it picks the partition, so records with one key stay in order.
+    #[arg(long, short = 'k')]
+    pub key: Option<String>,
+    /// Append to this partition instead of the key's.
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// The value as JSON, or `-` to read one JSON value per line from stdin.
+    pub value: String,
+    /// Print one JSON object per acknowledged record: topic, partition, offset.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("start").args(["from_beginning", "offset", "since"])))]
+pub struct TailArgs {
+    /// The topic to read.
+    pub topic: String,
+    /// Start at the oldest record still kept (the default prints only new records with
+    /// --follow, or the last 10 without it).
+    #[arg(long)]
+    pub from_beginning: bool,
+    /// Start at this offset (in every partition read).
+    #[arg(long, value_name = "N")]
+    pub offset: Option<u64>,
+    /// Start at the first record at or after this time (RFC 3339, e.g. 2026-11-25T08:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<jiff::Timestamp>,
+    /// Read only this partition.
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// Keep waiting for new records (Ctrl-C to stop).
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Stop after this many records.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub max: Option<u64>,
+    /// One JSON object per line: topic, partition, offset, timestamp, key, value.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Compile modules and report every error; a one-line summary per module when all is well.
+    #[command(after_help = "Exit status: 0 when every module compiles, 1 otherwise.
+
+Examples:
+  twinlog module check lamp1.scc
+  twinlog module check examples/modules/*/*.scc")]
+    Check(ModuleCheckArgs),
+    /// Run modules together on a test clock against an events file; no server, no data dir.
+    #[command(
+        after_help = "Events file: one JSON object per line, in time order, e.g.
+  {\"time\": \"2023-01-20T21:00:00-08:00\", \"module\": \"control\", \"variable\": \"mode\", \"value\": \"auto\"}
+`module` absent for a global topic variable; optional \"instance\": \"kitchen\"; `value` absent
+or null for a value-less event.
+
+Output (stdout): one JSON object per line, in processing order: publications
+{\"time\", \"module\", \"variable\", \"value\"}, log records {\"time\", \"module\", \"log\"}, cycle
+errors {\"time\", \"module\", \"error\"}.
+
+Exit status: 0 on success (and a match with --expect), 1 on a mismatch or bad input.
+
+Examples:
+  twinlog module test lamp1.scc --events lamp1.events.jsonl
+  twinlog module test button.scc lamp.scc --events events.jsonl --expect expected.jsonl
+  twinlog module test morning.scc --events e.jsonl --tz Europe/Berlin --lat 52.52 --lon 13.40 --until 2024-03-01T00:00:00Z"
+    )]
+    Test(ModuleTestArgs),
+    /// Rewrite modules in the canonical layout; with --check, only report.
+    #[command(
+        after_help = "Exit status with --check: 0 when every file is already formatted, 1 otherwise.
+
+Examples:
+  twinlog module fmt lamp1.scc
+  twinlog module fmt --check examples/modules/*/*.scc"
+    )]
+    Fmt(ModuleFmtArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleCheckArgs {
+    /// Module source files (`.scc`).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per module instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleTestArgs {
+    /// Module source files (`.scc`), run together.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The input events, JSON lines.
+    #[arg(long, value_name = "EVENTS.jsonl")]
+    pub events: PathBuf,
+    /// After the last event, keep the clock running to this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<jiff::Timestamp>,
+    /// Time zone for AT triggers and output times (IANA name, e.g. Europe/Berlin).
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub tz: String,
+    /// Latitude in degrees (north positive), for sunrise/sunset and seasons.
+    #[arg(
+        long,
+        value_name = "DEG",
+        allow_negative_numbers = true,
+        requires = "lon"
+    )]
+    pub lat: Option<f64>,
+    /// Longitude in degrees (east positive), for sunrise/sunset.
+    #[arg(
+        long,
+        value_name = "DEG",
+        allow_negative_numbers = true,
+        requires = "lat"
+    )]
+    pub lon: Option<f64>,
+    /// Compare the output with this file (JSON lines); print a diff and exit 1 on a mismatch.
+    #[arg(long, value_name = "EXPECTED.jsonl")]
+    pub expect: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleFmtArgs {
+    /// Module source files (`.scc`).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Change nothing; list the files that would change and exit 1 if any would.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Append records to a fresh log, read them back, and compare with this disk's fsync'd write rate.
+    #[command(
+        after_help = "Runs in a fresh directory under --data-dir and removes it afterwards.
+
+Examples:
+  twinlog bench log
+  twinlog bench log --records 5000000 --size 100 --fsync 5ms
+  twinlog bench log --fsync always --json"
+    )]
+    Log(BenchLogArgs),
+    /// Cycles per second of a 10-statement module, allocations per cycle, compile time.
+    #[command(after_help = "Examples:
+  twinlog bench lang
+  twinlog bench lang --json")]
+    Lang(BenchLangArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLogArgs {
+    /// How many records to append.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// Value size of each record in bytes.
+    #[arg(long, default_value_t = 100)]
+    pub size: usize,
+    /// Partitions of the benchmark topic (records spread round-robin).
+    #[arg(long, default_value_t = 1)]
+    pub partitions: u32,
+    /// When appends are acknowledged: `always` (after an fsync), an interval like `5ms`, or `never`.
+    #[arg(long, default_value = "5ms")]
+    pub fsync: String,
+    /// One JSON object with every figure.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchLangArgs {
+    /// How many cycles to run.
+    #[arg(long, default_value_t = 5_000_000)]
+    pub cycles: u64,
+    /// One JSON object with every figure.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `1024`, `512KiB`, `64MiB`, `1GiB`, `1GB`, `10MB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        format!("expected a byte count like `1073741824`, `512MiB` or `1GB`; got `{s}`")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" => 1_000,
+        "kib" | "k" => 1 << 10,
+        "mb" => 1_000_000,
+        "mib" | "m" => 1 << 20,
+        "gb" => 1_000_000_000,
+        "gib" | "g" => 1 << 30,
+        "tb" => 1_000_000_000_000,
+        "tib" | "t" => 1 << 40,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"
+            ));
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// `500ms`, `30s`, `15m`, `12h`, `7d`, `2w`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration like `30m`, `12h` or `7d`; got `{s}`"))?;
+    let secs = match unit {
+        "ms" => return Ok(std::time::Duration::from_millis(n)),
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        "" => {
+            return Err(format!(
+                "`{s}` needs a unit: ms, s, m, h, d or w (e.g. `{n}d`)"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}`; use ms, s, m, h, d or w"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1GB"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("42"), Ok(42));
+        assert!(
+            parse_bytes("12 parsecs")
+                .unwrap_err()
+                .contains("unknown size unit")
+        );
+        assert_eq!(
+            parse_duration("7d"),
+            Ok(std::time::Duration::from_secs(7 * 86_400))
+        );
+        assert_eq!(
+            parse_duration("250ms"),
+            Ok(std::time::Duration::from_millis(250))
+        );
+        assert!(parse_duration("5").unwrap_err().contains("needs a unit"));
+    }
+}

@@ -1,0 +1,105 @@
+//! `twinlog bench log | lang`: measurements on this machine, human or `--json`.
+
+use super::{Exit, print_json};
+use crate::cli::{BenchLangArgs, BenchLogArgs};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use twinlog_log::FsyncPolicy;
+use twinlog_log::bench::{BenchConfig, BenchPhase, BenchReport};
+
+pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
+    let fsync: FsyncPolicy = args.fsync.parse().context("invalid --fsync")?;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    let config = BenchConfig {
+        dir: data_dir.to_path_buf(),
+        records: args.records,
+        record_size: args.size,
+        partitions: args.partitions.max(1),
+        fsync,
+    };
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    let mut phase = None;
+    let report = twinlog_log::bench::run(config, |p| {
+        if phase != Some(p.phase) {
+            phase = Some(p.phase);
+            bar.set_prefix(match p.phase {
+                BenchPhase::Disk => "disk",
+                BenchPhase::Append => "append",
+                BenchPhase::Read => "read",
+                _ => "bench",
+            });
+            bar.set_message(if p.phase == BenchPhase::Disk {
+                "bytes"
+            } else {
+                "records"
+            });
+            bar.set_length(p.total);
+        }
+        bar.set_position(p.done);
+    })?;
+    bar.finish_and_clear();
+    if args.json {
+        print_json(&log_json(&report))?;
+    } else {
+        print_log_report(&report);
+    }
+    Ok(Exit::Success)
+}
+
+fn log_json(r: &BenchReport) -> serde_json::Value {
+    serde_json::json!({
+        "records": r.records,
+        "record_size": r.record_size,
+        "partitions": r.partitions,
+        "fsync": r.fsync.to_string(),
+        "append_records_per_s": r.append_records_per_s,
+        "append_mb_per_s": r.append_mb_per_s,
+        "append_p50_us": r.append_p50_us,
+        "append_p99_us": r.append_p99_us,
+        "read_records_per_s": r.read_records_per_s,
+        "read_mb_per_s": r.read_mb_per_s,
+        "bytes_on_disk": r.bytes_on_disk,
+        "disk_mb_per_s": r.disk_mb_per_s,
+        "disk_fraction": r.disk_fraction,
+    })
+}
+
+fn print_log_report(r: &BenchReport) {
+    println!(
+        "{} records of {} bytes, {} partition{}, fsync {}",
+        r.records,
+        r.record_size,
+        r.partitions,
+        if r.partitions == 1 { "" } else { "s" },
+        r.fsync
+    );
+    println!(
+        "append  {:>12.0} records/s  {:>8.1} MB/s   ack p50 {} µs, p99 {} µs",
+        r.append_records_per_s, r.append_mb_per_s, r.append_p50_us, r.append_p99_us
+    );
+    println!(
+        "read    {:>12.0} records/s  {:>8.1} MB/s",
+        r.read_records_per_s, r.read_mb_per_s
+    );
+    println!(
+        "disk    {:>8.1} MB/s fsync'd sequential writes; the append reached {:.0} % of it",
+        r.disk_mb_per_s,
+        r.disk_fraction * 100.0
+    );
+}
+
+pub fn lang(args: BenchLangArgs) -> Result<Exit> {
+    let _ = args;
+    anyhow::bail!("`twinlog bench lang` is not built yet")
+}

@@ -1,0 +1,103 @@
+//! Runs a parsed command. One module per command family:
+//!
+//! - [`topic`]: `topic create | list | describe`.
+//! - [`publish`]: `publish`, one value or pipelined JSON lines from stdin.
+//! - [`tail`]: `tail`, reading and following partitions.
+//! - [`module`]: `module check | test | fmt`.
+//! - [`bench`]: `bench log | lang`.
+
+mod bench;
+mod module;
+mod publish;
+mod tail;
+mod topic;
+
+use crate::cli::{BenchCommand, Cli, Command, ModuleCommand, TopicCommand};
+use anyhow::{Context, Result};
+use std::path::Path;
+use twinlog_log::{Log, LogOptions};
+
+/// How a command that ran to its end went: the exit code without an error message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success,
+    /// The checked thing failed (diagnostics or a diff were already printed).
+    Failure,
+}
+
+pub fn run(cli: Cli) -> Result<Exit> {
+    let data_dir = cli.global.data_dir.as_path();
+    match cli.command {
+        Command::Topic(TopicCommand::Create(args)) => topic::create(data_dir, args),
+        Command::Topic(TopicCommand::List(args)) => topic::list(data_dir, args.json),
+        Command::Topic(TopicCommand::Describe(args)) => topic::describe(data_dir, args),
+        Command::Publish(args) => publish::run(data_dir, args),
+        Command::Tail(args) => tail::run(data_dir, args),
+        Command::Module(ModuleCommand::Check(args)) => module::check(args),
+        Command::Module(ModuleCommand::Test(args)) => module::test(args),
+        Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
+        Command::Bench(BenchCommand::Log(args)) => bench::log(data_dir, args),
+        Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
+    }
+}
+
+/// Opens the data dir for writing (takes its lock; creates it if needed).
+fn open_writable(data_dir: &Path) -> Result<Log> {
+    Log::open(data_dir, LogOptions::default())
+        .with_context(|| format!("cannot open data dir {}", data_dir.display()))
+}
+
+/// Opens an existing data dir for reading; works while another process writes to it.
+fn open_read_only(data_dir: &Path) -> Result<Log> {
+    if !data_dir.exists() {
+        anyhow::bail!(
+            "no data dir at {}; create a topic first (`twinlog topic create NAME`) or pass --data-dir",
+            data_dir.display()
+        );
+    }
+    Log::open_read_only(data_dir)
+        .with_context(|| format!("cannot read data dir {}", data_dir.display()))
+}
+
+/// A current-thread runtime: the CLI's async work is I/O waiting, not computation.
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Prints one JSON value as a line on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// 1536 → "1.5 KiB".
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn human_bytes_picks_a_unit() {
+        assert_eq!(super::human_bytes(12), "12 B");
+        assert_eq!(super::human_bytes(1536), "1.5 KiB");
+        assert_eq!(super::human_bytes(3 << 30), "3.0 GiB");
+    }
+}

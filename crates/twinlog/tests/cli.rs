@@ -1,0 +1,7 @@
+//! End-to-end tests: they drive the real `twinlog` binary, one integration-test binary for
+//! all of them (fewer links on 2 cores).
+
+mod common;
+mod help;
+mod log_commands;
+mod module_commands;
