@@ -1,0 +1,251 @@
+//! The in-process consumer-group coordinator shared by the memory and embedded buses.
+//!
+//! Kafka runs this protocol in the broker; with one process owning the data dir, the bus runs it
+//! in memory. It is *cooperative*: a partition moves from member A to member B only after A has
+//! released it (which A does inside its own `next`/`poll`, after its `on_revoked` callback
+//! returned). So at every instant a partition has at most one owner, which is what the runtime
+//! needs ("one owner at a time per key", DESIGN.md §2). Members that wait for a partition still
+//! held by another member get it as soon as that member releases it or leaves.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::Notify;
+
+use crate::types::{GroupId, TopicPartition};
+use twinlog_core::TopicName;
+
+/// Identifies one member of one group inside this process; never reused.
+pub(crate) type MemberId = u64;
+
+/// The membership and ownership of every group of one bus.
+#[derive(Debug, Default)]
+pub(crate) struct Coordinator {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_member: MemberId,
+    groups: HashMap<GroupId, Group>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    members: BTreeMap<MemberId, Member>,
+    /// Who holds each partition right now (assigned and not yet released).
+    owners: HashMap<TopicPartition, MemberId>,
+}
+
+#[derive(Debug)]
+struct Member {
+    /// Subscribed topics with their partition counts (fixed at topic creation).
+    topics: Vec<(TopicName, u32)>,
+    /// What the assignor wants this member to hold.
+    target: BTreeSet<TopicPartition>,
+    /// What this member holds (a subset of `target` plus partitions not yet released).
+    owned: BTreeSet<TopicPartition>,
+    wake: Arc<Notify>,
+}
+
+impl Coordinator {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is only mutated by short non-panicking sections; a poisoned lock still
+        // holds consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds a member subscribed to `topics` and rebalances the group.
+    pub(crate) fn join(
+        &self,
+        group: &GroupId,
+        topics: Vec<(TopicName, u32)>,
+    ) -> (MemberId, Arc<Notify>) {
+        let mut state = self.lock();
+        state.next_member += 1;
+        let id = state.next_member;
+        let wake = Arc::new(Notify::new());
+        let g = state.groups.entry(group.clone()).or_default();
+        g.members.insert(
+            id,
+            Member {
+                topics,
+                target: BTreeSet::new(),
+                owned: BTreeSet::new(),
+                wake: Arc::clone(&wake),
+            },
+        );
+        g.rebalance();
+        (id, wake)
+    }
+
+    /// Removes a member (its partitions are released at once) and rebalances the group.
+    pub(crate) fn leave(&self, group: &GroupId, member: MemberId) {
+        let mut state = self.lock();
+        let Some(g) = state.groups.get_mut(group) else {
+            return;
+        };
+        if let Some(m) = g.members.remove(&member) {
+            for tp in m.owned {
+                g.owners.remove(&tp);
+            }
+        }
+        if g.members.is_empty() {
+            state.groups.remove(group);
+        } else {
+            g.rebalance();
+        }
+    }
+
+    /// Partitions this member holds but should give up (call `on_revoked`, then `release`).
+    pub(crate) fn to_revoke(&self, group: &GroupId, member: MemberId) -> Vec<TopicPartition> {
+        let state = self.lock();
+        state
+            .groups
+            .get(group)
+            .and_then(|g| g.members.get(&member))
+            .map(|m| m.owned.difference(&m.target).cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Gives up `partitions` and wakes the members waiting for them.
+    pub(crate) fn release(&self, group: &GroupId, member: MemberId, partitions: &[TopicPartition]) {
+        let mut state = self.lock();
+        let Some(g) = state.groups.get_mut(group) else {
+            return;
+        };
+        if let Some(m) = g.members.get_mut(&member) {
+            for tp in partitions {
+                m.owned.remove(tp);
+            }
+        }
+        for tp in partitions {
+            if g.owners.get(tp) == Some(&member) {
+                g.owners.remove(tp);
+            }
+        }
+        for (id, m) in &g.members {
+            if *id != member && partitions.iter().any(|tp| m.target.contains(tp)) {
+                m.wake.notify_one();
+            }
+        }
+    }
+
+    /// Takes every targeted partition that nobody holds; returns what was taken.
+    pub(crate) fn acquire(&self, group: &GroupId, member: MemberId) -> Vec<TopicPartition> {
+        let mut state = self.lock();
+        let Some(g) = state.groups.get_mut(group) else {
+            return Vec::new();
+        };
+        let Some(m) = g.members.get_mut(&member) else {
+            return Vec::new();
+        };
+        let free: Vec<TopicPartition> = m
+            .target
+            .difference(&m.owned)
+            .filter(|tp| !g.owners.contains_key(*tp))
+            .cloned()
+            .collect();
+        for tp in &free {
+            m.owned.insert(tp.clone());
+            g.owners.insert(tp.clone(), member);
+        }
+        free
+    }
+
+    /// Whether `member` holds `tp` now (commits and seeks are fenced by this).
+    pub(crate) fn owns(&self, group: &GroupId, member: MemberId, tp: &TopicPartition) -> bool {
+        let state = self.lock();
+        state
+            .groups
+            .get(group)
+            .is_some_and(|g| g.owners.get(tp) == Some(&member))
+    }
+}
+
+impl Group {
+    /// Recomputes every member's target: each partition goes to the least-loaded member
+    /// subscribed to its topic (ties to the oldest member), which is deterministic and
+    /// balanced to within one partition per topic set. Members whose target changed are woken.
+    fn rebalance(&mut self) {
+        let mut all: BTreeSet<TopicPartition> = BTreeSet::new();
+        for m in self.members.values() {
+            for (topic, n) in &m.topics {
+                for p in 0..*n {
+                    all.insert(TopicPartition::new(topic.clone(), p));
+                }
+            }
+        }
+        let mut targets: BTreeMap<MemberId, BTreeSet<TopicPartition>> =
+            self.members.keys().map(|id| (*id, BTreeSet::new())).collect();
+        for tp in all {
+            let chosen = self
+                .members
+                .iter()
+                .filter(|(_, m)| m.topics.iter().any(|(t, _)| *t == tp.topic))
+                .map(|(id, _)| (targets[id].len(), *id))
+                .min();
+            if let Some((_, id)) = chosen {
+                if let Some(set) = targets.get_mut(&id) {
+                    set.insert(tp);
+                }
+            }
+        }
+        for (id, target) in targets {
+            if let Some(m) = self.members.get_mut(&id) {
+                if m.target != target {
+                    m.target = target;
+                    m.wake.notify_one();
+                }
+            }
+        }
+        // A partition whose owner left may now be free for an unchanged target: wake all.
+        for m in self.members.values() {
+            if m.target.iter().any(|tp| !m.owned.contains(tp)) {
+                m.wake.notify_one();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topic(name: &str) -> TopicName {
+        TopicName::new(name).expect("valid topic name")
+    }
+
+    fn group() -> GroupId {
+        GroupId::new("g").expect("valid group id")
+    }
+
+    #[test]
+    fn a_single_member_gets_every_partition() {
+        let c = Coordinator::default();
+        let (a, _) = c.join(&group(), vec![(topic("t"), 3)]);
+        let got = c.acquire(&group(), a);
+        assert_eq!(got.len(), 3);
+        assert!(c.to_revoke(&group(), a).is_empty());
+    }
+
+    #[test]
+    fn a_partition_moves_only_after_its_owner_released_it() {
+        let c = Coordinator::default();
+        let g = group();
+        let (a, _) = c.join(&g, vec![(topic("t"), 2)]);
+        assert_eq!(c.acquire(&g, a).len(), 2);
+        let (b, wake_b) = c.join(&g, vec![(topic("t"), 2)]);
+        // b is targeted one partition but a still holds it.
+        assert!(c.acquire(&g, b).is_empty());
+        let revoke = c.to_revoke(&g, a);
+        assert_eq!(revoke.len(), 1);
+        c.release(&g, a, &revoke);
+        assert_eq!(c.acquire(&g, b), revoke);
+        assert!(c.owns(&g, b, &revoke[0]));
+        assert!(!c.owns(&g, a, &revoke[0]));
+        drop(wake_b);
+        c.leave(&g, b);
+        assert_eq!(c.acquire(&g, a), revoke);
+    }
+}
