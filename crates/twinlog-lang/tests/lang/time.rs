@@ -333,6 +333,12 @@ const LOS_ANGELES: Zone = Zone {
     latitude: 34.0522,
     longitude: -118.2437,
 };
+/// Chile moves its clocks at midnight: the gap and the fold touch the date line.
+const SANTIAGO: Zone = Zone {
+    name: "America/Santiago",
+    latitude: -33.4489,
+    longitude: -70.6693,
+};
 const SYDNEY: Zone = Zone {
     name: "Australia/Sydney",
     latitude: -33.8688,
@@ -750,6 +756,89 @@ fn every_minute_of_2024_in_sydney() {
     assert!(!on_local_date(&tz, winter, Date::new(2024, 7, 15).unwrap()).is_empty());
     let summer = fires_of(&fires, "AT sunset IN summer");
     assert!(!on_local_date(&tz, summer, Date::new(2024, 12, 25).unwrap()).is_empty());
+}
+
+#[test]
+fn every_minute_of_2024_in_santiago() {
+    let fires = scan_year(&SANTIAGO);
+    let tz = TimeZone::get(SANTIAGO.name).unwrap();
+    // 2024-04-07 00:00 -03 became 2024-04-06 23:00 -04: the hour before midnight of April 6
+    // is lived twice, the first pass fires.
+    let fall_back = Date::new(2024, 4, 6).unwrap();
+    assert_eq!(
+        on_local_date(
+            &tz,
+            fires_of(&fires, "AT 30 minutes before midnight ON Monday"),
+            fall_back
+        ),
+        Vec::<String>::new(),
+        "April 6 is a Saturday"
+    );
+    assert_eq!(
+        on_local_date(&tz, fires_of(&fires, "AT 23:59"), fall_back),
+        ["23:59 -03"]
+    );
+    assert_eq!(
+        on_local_date(
+            &tz,
+            fires_of(&fires, "AT midnight"),
+            fall_back.tomorrow().unwrap()
+        ),
+        ["00:00 -04"]
+    );
+    // 2024-09-08 00:00 -04 became 01:00 -03: midnight does not exist that day.
+    let spring_forward = Date::new(2024, 9, 8).unwrap();
+    assert_eq!(
+        on_local_date(&tz, fires_of(&fires, "AT midnight"), spring_forward),
+        ["01:00 -03"]
+    );
+    assert_eq!(
+        on_local_date(&tz, fires_of(&fires, "AT 01:00"), spring_forward),
+        ["01:00 -03"]
+    );
+}
+
+#[test]
+fn a_day_the_zone_skipped_fires_at_the_first_minute_after_it() {
+    // Samoa jumped from 2011-12-29 24:00 (-10) to 2011-12-31 00:00 (+14): all of December 30
+    // is one gap. Its 09:00 fires at 00:00 on the 31st, and the 31st's own 09:00 still fires.
+    let tz = TimeZone::get("Pacific/Apia").unwrap();
+    let ctx = TimeContext::new(tz.clone());
+    let spec = h24(9, 0);
+    let after_gap = Date::new(2011, 12, 31)
+        .unwrap()
+        .at(0, 0, 0, 0)
+        .to_zoned_datetime(tz.clone())
+        .unwrap()
+        .timestamp();
+    let nine = Date::new(2011, 12, 31)
+        .unwrap()
+        .at(9, 0, 0, 0)
+        .to_zoned_datetime(tz.clone())
+        .unwrap()
+        .timestamp();
+    let noon_29 = Date::new(2011, 12, 29)
+        .unwrap()
+        .at(12, 0, 0, 0)
+        .to_zoned_datetime(tz.clone())
+        .unwrap()
+        .timestamp();
+    assert_eq!(
+        after_gap.as_second() - noon_29.as_second(),
+        12 * 3600,
+        "the zone data knows the skipped day"
+    );
+    assert!(ctx.fires_at(&spec, after_gap));
+    assert!(ctx.fires_at(&spec, nine));
+    assert_eq!(ctx.next_fire_after(&spec, noon_29), Some(after_gap));
+    assert_eq!(ctx.next_fire_after(&spec, after_gap), Some(nine));
+    let mut minute = noon_29;
+    let mut count = 0;
+    while minute < nine {
+        count += usize::from(ctx.fires_at(&spec, minute));
+        minute += SignedDuration::from_mins(1);
+    }
+    assert_eq!(count, 1);
 }
 
 // ---------------------------------------------------------------------------------------
