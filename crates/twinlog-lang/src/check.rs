@@ -1,1 +1,1537 @@
-//! The checker: names, types, enums, constraints. (lang-core)
+//! The checker: resolves names, infers and checks types, resolves enum values in context,
+//! validates constraints and declarations — and, in the same walk, lowers the module to the
+//! [`Program`] the evaluator runs. Checking and lowering share one walk so the rules enforced
+//! and the code emitted can never disagree.
+//!
+//! Every problem becomes a [`Diagnostic`] with a span, a label and, where we can guess, a
+//! help line; the walk goes on after an error (a failed expression lowers to an untyped
+//! placeholder that silences follow-up errors), so all problems of a file are reported.
+//!
+//! Name rules (decided here, LANGUAGE.md is silent):
+//! - `SUBSCRIBE m.v` is known in expressions as `v` (or its alias) and as `m.v`.
+//! - `PUBLISH topic.name` without alias is known as `name`.
+//! - In an enum context (`mode == auto`, `state = off`) a declared enum value of that
+//!   variable wins over a variable of the same name.
+//! - The instance key of `MODULE lamp[room]` is a read-only string variable `room`.
+//! - A WHEN that reads `system.clock` counts the clock as changed on every minute tick.
+
+use crate::ast::{self, ActionKind, ConstraintKind, DeclKind, ExprKind, Trigger};
+use crate::diag::{Diagnostic, suggest};
+use crate::ir::*;
+use crate::span::Span;
+use crate::value::{Sym, Value};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Checks a parsed module and lowers it. The program is only meaningful when no error
+/// diagnostic is returned.
+pub fn check(
+    module: &ast::Module,
+    file: &str,
+    source: &str,
+    limits: &CompileLimits,
+) -> (Program, Vec<Diagnostic>) {
+    let name = module.name().unwrap_or("?");
+    let mut c = Checker {
+        prog: Program {
+            name: Arc::from(name),
+            instance_key: None,
+            key_slot: None,
+            agent: None,
+            vars: Vec::new(),
+            timers: Vec::new(),
+            topics: Vec::new(),
+            symbols: Vec::new(),
+            enums: Vec::new(),
+            consts: Vec::new(),
+            nodes: Vec::new(),
+            node_spans: Vec::new(),
+            args: Vec::new(),
+            ons: Vec::new(),
+            ats: Vec::new(),
+            whens: Vec::new(),
+            conds: Vec::new(),
+            actions: Vec::new(),
+            action_spans: Vec::new(),
+            when_deps: Vec::new(),
+            ons_by_slot: Vec::new(),
+            ons_by_timer: Vec::new(),
+            when_uses_clock: false,
+            day_enum: None,
+            source: Arc::from(source),
+            file: Arc::from(file),
+            symbol_index: HashMap::new(),
+        },
+        diags: Vec::new(),
+        names: HashMap::new(),
+        publish_keys: Vec::new(),
+        subscribe_keys: Vec::new(),
+        limits: *limits,
+        reads: Vec::new(),
+        reads_clock: false,
+        depth: 0,
+        day_enum: None,
+    };
+    c.header(module);
+    for decl in module.decls() {
+        c.decl(decl);
+    }
+    c.publish_subscribe_conflicts();
+    for stmt in module.statements() {
+        c.statement(stmt);
+    }
+    c.finish();
+    (c.prog, c.diags)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    Var(Slot),
+    Timer(u16),
+}
+
+struct Checker {
+    prog: Program,
+    diags: Vec<Diagnostic>,
+    /// Local names (and aliases, and `module.variable` of subscriptions) → what and where.
+    names: HashMap<String, (Entry, Span)>,
+    /// (key, slot, span) of each publication / subscription, for the conflict check.
+    publish_keys: Vec<(String, Slot, Span)>,
+    subscribe_keys: Vec<(String, Slot, Span)>,
+    limits: CompileLimits,
+    /// Slots read by the expression being lowered (for WHEN dependencies).
+    reads: Vec<Slot>,
+    reads_clock: bool,
+    depth: u32,
+    day_enum: Option<u16>,
+}
+
+/// The type of a lowered expression; `None` after an error was reported (silences
+/// follow-up errors about the same expression).
+type Ty = Option<Type>;
+
+const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+const CLOCK_ATTRS: [&str; 9] =
+    ["now", "year", "month", "day", "hour", "minute", "dayOfWeek", "sunrise", "sunset"];
+const VAR_ATTRS: [&str; 3] = ["timestamp", "version", "modified"];
+const FUNCTIONS: [&str; 6] = ["log", "activate", "abs", "min", "max", "round"];
+
+impl Checker {
+    // ---------------------------------------------------------------------------------
+    // Helpers
+
+    fn error(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn intern(&mut self, name: &str) -> Sym {
+        if let Some(s) = self.prog.symbol_index.get(name) {
+            return *s;
+        }
+        let sym = Sym(self.prog.symbols.len() as u32);
+        let name: Arc<str> = Arc::from(name);
+        self.prog.symbols.push(name.clone());
+        self.prog.symbol_index.insert(name, sym);
+        sym
+    }
+
+    fn node(&mut self, node: Node, span: Span) -> NodeId {
+        self.prog.nodes.push(node);
+        self.prog.node_spans.push(span);
+        (self.prog.nodes.len() - 1) as NodeId
+    }
+
+    fn konst(&mut self, value: Value, span: Span) -> NodeId {
+        self.prog.consts.push(value);
+        let i = (self.prog.consts.len() - 1) as u32;
+        self.node(Node::Const(i), span)
+    }
+
+    /// A placeholder for an expression that failed to check.
+    fn poisoned(&mut self, span: Span) -> (NodeId, Ty) {
+        (self.konst(Value::Unset, span), None)
+    }
+
+    fn name_candidates(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.names.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn enum_values(&self, e: u16) -> Vec<&str> {
+        self.prog.enums[e as usize].iter().map(|s| self.prog.symbol_name(*s)).collect()
+    }
+
+    fn enum_list_text(&self, e: u16) -> String {
+        self.enum_values(e).iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+    }
+
+    fn day_enum(&mut self) -> u16 {
+        if let Some(e) = self.day_enum {
+            return e;
+        }
+        let syms: Vec<Sym> = DAYS.iter().map(|d| self.intern(d)).collect();
+        self.prog.enums.push(syms);
+        let e = (self.prog.enums.len() - 1) as u16;
+        self.day_enum = Some(e);
+        e
+    }
+
+    fn var_name(&self, slot: Slot) -> &str {
+        &self.prog.vars[slot as usize].name
+    }
+
+    fn declare(&mut self, name: &str, entry: Entry, span: Span) -> bool {
+        if let Some((_, first)) = self.names.get(name) {
+            let first = *first;
+            self.error(
+                Diagnostic::error(span, format!("`{name}` is declared twice"))
+                    .with_label("second declaration")
+                    .with_secondary(first, "first declared here")
+                    .with_help("give one of them another name (or an `AS` alias)"),
+            );
+            return false;
+        }
+        self.names.insert(name.to_string(), (entry, span));
+        true
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Declarations
+
+    fn header(&mut self, module: &ast::Module) {
+        let Some(h) = &module.header else { return };
+        self.prog.agent = h.agent.as_ref().map(|a| Arc::from(a.name.as_str()));
+        if let Some(key) = &h.instance_key {
+            self.prog.instance_key = Some(Arc::from(key.name.as_str()));
+            let slot = self.prog.vars.len() as Slot;
+            self.prog.vars.push(VarInfo {
+                name: Arc::from(key.name.as_str()),
+                kind: VarKind::Key,
+                source: None,
+                ty: Type::String,
+                constraint: None,
+                initial: Value::Unset,
+                span: key.span,
+            });
+            self.prog.key_slot = Some(slot);
+            self.declare(&key.name, Entry::Var(slot), key.span);
+        }
+    }
+
+    fn decl(&mut self, d: &ast::Decl) {
+        let segs = &d.name.segments;
+        if segs.is_empty() {
+            return;
+        }
+        let module_name = self.prog.name.to_string();
+        // Instance key on a declaration: must be the module's.
+        if let Some(k) = &d.instance_key {
+            match self.prog.instance_key.clone() {
+                None => self.error(
+                    Diagnostic::error(k.span, format!("`[{}]` needs a module with instances", k.name))
+                        .with_label("this module has no instance key")
+                        .with_help(format!("declare it on the module: `MODULE {module_name}[{}]`", k.name)),
+                ),
+                Some(key) if *key != *k.name => self.error(
+                    Diagnostic::error(k.span, format!("unknown instance key `{}`", k.name))
+                        .with_label(format!("the instance key of this module is `{key}`"))
+                        .with_help(format!("write `[{key}]`")),
+                ),
+                Some(_) => {}
+            }
+        }
+        match d.kind {
+            DeclKind::Topic => {
+                if d.constraints.is_some() || d.initial.is_some() || d.alias.is_some() {
+                    self.error(
+                        Diagnostic::error(d.name.span, "a TOPIC only reserves a name")
+                            .with_label("no alias, constraints or initial value here")
+                            .with_help("declare the variable with PUBLISH or SUBSCRIBE"),
+                    );
+                }
+                self.prog.topics.push(Arc::from(d.name.dotted().as_str()));
+            }
+            DeclKind::Timer => self.timer_decl(d),
+            DeclKind::Subscribe | DeclKind::Publish | DeclKind::Private => {
+                self.var_decl(d, &module_name)
+            }
+        }
+    }
+
+    fn timer_decl(&mut self, d: &ast::Decl) {
+        if d.name.segments.len() != 1 {
+            self.error(
+                Diagnostic::error(d.name.span, "a TIMER name is a single word")
+                    .with_label("no dots here")
+                    .with_help("write e.g. `TIMER offTimer 30 minutes`"),
+            );
+            return;
+        }
+        if d.constraints.is_some() || d.initial.is_some() || d.alias.is_some() {
+            self.error(
+                Diagnostic::error(d.span, "a TIMER has only a name and a duration")
+                    .with_label("no alias, constraints or initial value here")
+                    .with_help("write e.g. `TIMER offTimer 30 minutes`"),
+            );
+        }
+        let secs = match &d.duration {
+            None => {
+                self.error(
+                    Diagnostic::error(d.name.span, "a TIMER needs a duration")
+                        .with_label("how long?")
+                        .with_help(format!("write e.g. `TIMER {} 30 minutes`", d.name.dotted())),
+                );
+                return;
+            }
+            Some(dur) if dur.as_seconds() == 0 || dur.as_seconds() > i64::MAX as u64 / 2 => {
+                self.error(
+                    Diagnostic::error(dur.span, "a TIMER's duration must be more than zero")
+                        .with_label("zero or too long")
+                        .with_help("write e.g. `30 minutes`"),
+                );
+                return;
+            }
+            Some(dur) => dur.as_seconds(),
+        };
+        let name = &d.name.segments[0];
+        let id = self.prog.timers.len() as u16;
+        if self.declare(&name.name, Entry::Timer(id), name.span) {
+            self.prog.timers.push(TimerInfo {
+                name: Arc::from(name.name.as_str()),
+                duration: jiff::SignedDuration::from_secs(secs as i64),
+                span: name.span,
+            });
+        }
+    }
+
+    fn var_decl(&mut self, d: &ast::Decl, module_name: &str) {
+        let segs = &d.name.segments;
+        let kind = match d.kind {
+            DeclKind::Subscribe => VarKind::Subscribe,
+            DeclKind::Publish => VarKind::Publish,
+            _ => VarKind::Private,
+        };
+        let dotted = d.name.dotted();
+        match (kind, segs.len()) {
+            (VarKind::Subscribe, 1 | 2) | (VarKind::Publish, 1 | 2) | (VarKind::Private, 1) => {}
+            (VarKind::Subscribe, _) => {
+                return self.error(
+                    Diagnostic::error(d.name.span, format!("cannot subscribe to `{dotted}`"))
+                        .with_label("too many dots")
+                        .with_help("SUBSCRIBE needs `module.variable` or a topic name"),
+                );
+            }
+            (VarKind::Publish, _) => {
+                return self.error(
+                    Diagnostic::error(d.name.span, format!("cannot publish `{dotted}`"))
+                        .with_label("too many dots")
+                        .with_help("PUBLISH needs a name, or `topic.name AS alias`"),
+                );
+            }
+            _ => {
+                return self.error(
+                    Diagnostic::error(d.name.span, format!("`{dotted}` is not a plain name"))
+                        .with_label("no dots in a PRIVATE name")
+                        .with_help(format!("write e.g. `PRIVATE {}`", segs[segs.len() - 1].name)),
+                );
+            }
+        }
+        let last = &segs[segs.len() - 1];
+        let (local, local_span) = match &d.alias {
+            Some(a) => (a.name.clone(), a.span),
+            None => (last.name.clone(), last.span),
+        };
+        let (ty, constraint) = self.constraints(d, &local);
+        let slot = self.prog.vars.len();
+        if slot >= self.limits.max_variables as usize || slot >= Slot::MAX as usize {
+            return self.error(
+                Diagnostic::error(d.name.span, "too many variables in one module")
+                    .with_label(format!("more than {}", self.limits.max_variables))
+                    .with_help("split the module in two"),
+            );
+        }
+        let slot = slot as Slot;
+        self.prog.vars.push(VarInfo {
+            name: Arc::from(local.as_str()),
+            kind,
+            source: match kind {
+                VarKind::Subscribe => Some(Arc::from(dotted.as_str())),
+                VarKind::Publish if segs.len() == 2 => Some(Arc::from(dotted.as_str())),
+                _ => None,
+            },
+            ty,
+            constraint,
+            initial: Value::Unset,
+            span: local_span,
+        });
+        // Initial value, now that the type and constraints are known.
+        if let Some(init) = &d.initial {
+            let (value, vty) = self.initial_value(init, slot);
+            let var_ty = self.prog.vars[slot as usize].ty;
+            if let (Some(value), Some(vty)) = (value, vty) {
+                if var_ty == Type::Any {
+                    self.prog.vars[slot as usize].ty = vty;
+                }
+                if !var_ty.compatible(vty) {
+                    let exp = self.prog.describe_constraint(slot);
+                    self.error(
+                        Diagnostic::error(init.span, format!("`{local}` cannot start as {}", vty.name()))
+                            .with_label(format!("expected {exp}"))
+                            .with_help(quote_help(&init.kind, var_ty)),
+                    );
+                } else if !self.prog.satisfies(slot, &value) {
+                    let shown = self.prog.display_value(&value);
+                    let exp = self.prog.describe_constraint(slot);
+                    self.error(
+                        Diagnostic::error(init.span, format!("`{shown}` is not allowed for `{local}`"))
+                            .with_label(format!("expected {exp}")),
+                    );
+                } else {
+                    self.prog.vars[slot as usize].initial = value;
+                }
+            }
+        }
+        // Names: the local name; for subscriptions also `module.variable`.
+        let conflict = self.names.get(&local).and_then(|(e, sp)| match e {
+            Entry::Var(s) => Some((*s, *sp)),
+            Entry::Timer(_) => None,
+        });
+        if let Some((other, first)) = conflict {
+            let ok = self.prog.vars[other as usize].kind;
+            if matches!((ok, kind), (VarKind::Publish, VarKind::Subscribe) | (VarKind::Subscribe, VarKind::Publish)) {
+                self.error(
+                    Diagnostic::error(local_span, format!("`{local}` is both PUBLISHed and SUBSCRIBEd"))
+                        .with_label("second declaration")
+                        .with_secondary(first, "first declared here")
+                        .with_help("a module cannot receive what it publishes: keep the PUBLISH and let other modules SUBSCRIBE to it"),
+                );
+                return;
+            }
+        }
+        self.declare(&local, Entry::Var(slot), local_span);
+        if kind == VarKind::Subscribe && segs.len() == 2 && !self.names.contains_key(&dotted) {
+            self.names.insert(dotted.clone(), (Entry::Var(slot), d.name.span));
+        }
+        match kind {
+            VarKind::Subscribe => self.subscribe_keys.push((dotted, slot, d.name.span)),
+            VarKind::Publish => {
+                let key = if segs.len() == 2 { dotted } else { format!("{module_name}.{dotted}") };
+                self.publish_keys.push((key, slot, d.name.span));
+            }
+            _ => {}
+        }
+    }
+
+    fn publish_subscribe_conflicts(&mut self) {
+        let mut found = Vec::new();
+        for (sk, _, sspan) in &self.subscribe_keys {
+            for (pk, _, pspan) in &self.publish_keys {
+                if sk == pk {
+                    found.push((sk.clone(), *sspan, *pspan));
+                }
+            }
+        }
+        for (key, sspan, pspan) in found {
+            self.error(
+                Diagnostic::error(sspan, format!("`{key}` is both PUBLISHed and SUBSCRIBEd"))
+                    .with_label("subscribed here")
+                    .with_secondary(pspan, "published here")
+                    .with_help("a module cannot receive what it publishes: keep the PUBLISH and let other modules SUBSCRIBE to it"),
+            );
+        }
+    }
+
+    /// The type and constraint set from `{…}`; checks the list itself.
+    fn constraints(&mut self, d: &ast::Decl, var: &str) -> (Type, Option<ConstraintSet>) {
+        let Some(cs) = &d.constraints else { return (Type::Any, None) };
+        if cs.items.is_empty() {
+            self.error(
+                Diagnostic::error(cs.span, format!("`{var}` has an empty constraint list"))
+                    .with_label("no allowed values")
+                    .with_help("list the values, e.g. `{off, on}` or `{0-100}`, or drop the braces"),
+            );
+            return (Type::Any, None);
+        }
+        let has = |f: fn(&ConstraintKind) -> bool| cs.items.iter().any(|c| f(&c.kind));
+        let symbols = has(|k| matches!(k, ConstraintKind::Symbol(_)));
+        let strings = has(|k| matches!(k, ConstraintKind::String(_)));
+        let numbers = has(|k| matches!(k, ConstraintKind::Number(_) | ConstraintKind::Range { .. }));
+        if numbers && (symbols || strings) {
+            let first_num = cs
+                .items
+                .iter()
+                .find(|c| matches!(c.kind, ConstraintKind::Number(_) | ConstraintKind::Range { .. }))
+                .map_or(cs.span, |c| c.span);
+            self.error(
+                Diagnostic::error(first_num, format!("the constraints of `{var}` mix numbers and names"))
+                    .with_label("a number among names")
+                    .with_help("a variable holds either numbers (`{0-100}`) or names (`{off, on}`), not both"),
+            );
+            return (Type::Any, None);
+        }
+        if strings {
+            let mut list: Vec<Arc<str>> = Vec::new();
+            for c in &cs.items {
+                let s = match &c.kind {
+                    ConstraintKind::String(s) | ConstraintKind::Symbol(s) => s.as_str(),
+                    _ => continue,
+                };
+                if list.iter().any(|x| &**x == s) {
+                    self.error(
+                        Diagnostic::error(c.span, format!("`{s}` is listed twice"))
+                            .with_label("duplicate")
+                            .with_help("remove one"),
+                    );
+                } else {
+                    list.push(Arc::from(s));
+                }
+            }
+            return (Type::String, Some(ConstraintSet::Strings(list)));
+        }
+        if symbols {
+            let mut syms: Vec<Sym> = Vec::new();
+            for c in &cs.items {
+                let ConstraintKind::Symbol(s) = &c.kind else { continue };
+                let sym = self.intern(s);
+                if syms.contains(&sym) {
+                    self.error(
+                        Diagnostic::error(c.span, format!("`{s}` is listed twice"))
+                            .with_label("duplicate")
+                            .with_help("remove one"),
+                    );
+                } else {
+                    syms.push(sym);
+                }
+            }
+            self.prog.enums.push(syms);
+            let e = (self.prog.enums.len() - 1) as u16;
+            return (Type::Enum(e), Some(ConstraintSet::Enum(e)));
+        }
+        // Numbers: one scale for the whole list.
+        let mut values = Vec::new();
+        let mut ranges = Vec::new();
+        let mut first_scale: Option<(u32, Span, Decimal)> = None;
+        for c in &cs.items {
+            let nums: Vec<Decimal> = match &c.kind {
+                ConstraintKind::Number(n) => {
+                    values.push(*n);
+                    vec![*n]
+                }
+                ConstraintKind::Range { low, high } => {
+                    if let (Some(l), Some(h)) = (low, high)
+                        && l > h
+                    {
+                        self.error(
+                            Diagnostic::error(c.span, format!("the range `{l}-{h}` is empty"))
+                                .with_label("the low end is above the high end")
+                                .with_help(format!("write `{h}-{l}`")),
+                        );
+                    }
+                    ranges.push((*low, *high));
+                    low.iter().chain(high.iter()).copied().collect()
+                }
+                _ => continue,
+            };
+            for n in nums {
+                match first_scale {
+                    None => first_scale = Some((n.scale(), c.span, n)),
+                    Some((scale, first_span, first)) if n.scale() != scale => {
+                        let mut fixed = n;
+                        fixed.rescale(scale);
+                        let help = if fixed == n {
+                            format!("write `{fixed}`, like `{first}`")
+                        } else {
+                            format!("write every number with {scale} decimal places, like `{first}`")
+                        };
+                        self.error(
+                            Diagnostic::error(c.span, format!("the numbers of `{var}` do not share a scale"))
+                                .with_label(format!("`{n}` has {} decimal places", n.scale()))
+                                .with_secondary(first_span, format!("`{first}` has {scale}"))
+                                .with_help(help),
+                        );
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        (Type::Number, Some(ConstraintSet::Numbers { values, ranges }))
+    }
+
+    /// An initial value: a literal or an enum value of the variable.
+    fn initial_value(&mut self, e: &ast::Expr, slot: Slot) -> (Option<Value>, Ty) {
+        let var_ty = self.prog.vars[slot as usize].ty;
+        let var = self.var_name(slot).to_string();
+        match &e.kind {
+            ExprKind::Number(n) => (Some(Value::Number(*n)), Some(Type::Number)),
+            ExprKind::String(s) => (Some(Value::string(s)), Some(Type::String)),
+            ExprKind::Bool(b) => (Some(Value::Bool(*b)), Some(Type::Bool)),
+            ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match &operand.kind {
+                ExprKind::Number(n) => (Some(Value::Number(-*n)), Some(Type::Number)),
+                _ => self.bad_initial(e),
+            },
+            ExprKind::Paren(inner) => self.initial_value(inner, slot),
+            ExprKind::Path(p) if p.segments.len() == 1 => {
+                let name = &p.segments[0].name;
+                match var_ty {
+                    Type::Enum(en) => {
+                        match self.prog.symbol(name).filter(|s| self.prog.enums[en as usize].contains(s)) {
+                            Some(sym) => (Some(Value::Enum(sym)), Some(var_ty)),
+                            None => {
+                                self.not_a_value(name, p.span, &var, en);
+                                (None, None)
+                            }
+                        }
+                    }
+                    _ => {
+                        self.error(
+                            Diagnostic::error(p.span, format!("`{var}` declares no enum values"))
+                                .with_label(format!("`{name}` is not a value of `{var}`"))
+                                .with_help(format!("declare the values first: `{{{name}, …}}`")),
+                        );
+                        (None, None)
+                    }
+                }
+            }
+            _ => self.bad_initial(e),
+        }
+    }
+
+    fn bad_initial(&mut self, e: &ast::Expr) -> (Option<Value>, Ty) {
+        self.error(
+            Diagnostic::error(e.span, "an initial value must be a literal")
+                .with_label("not a literal")
+                .with_help("write a number, a string, TRUE, FALSE or an enum value"),
+        );
+        (None, None)
+    }
+
+    fn not_a_value(&mut self, name: &str, span: Span, var: &str, e: u16) {
+        let values = self.enum_values(e);
+        let list = self.enum_list_text(e);
+        let mut d = Diagnostic::error(span, format!("`{name}` is not a value of `{var}`"))
+            .with_label(format!("expected one of {list}"));
+        if let Some(s) = suggest(name, values.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        } else if self.names.contains_key(name) {
+            d = d.with_help(format!("`{name}` is a variable, but `{var}` holds one of {list}"));
+        }
+        self.error(d);
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Statements
+
+    fn statement(&mut self, s: &ast::Statement) {
+        match &s.trigger {
+            Trigger::On(e) => {
+                let event = self.on_event(e);
+                let conds = self.conditions(&s.conditions);
+                let actions = self.actions(&s.actions);
+                if let Some(event) = event {
+                    self.prog.ons.push(OnStmt { event, conds, actions });
+                }
+            }
+            Trigger::At(spec) => {
+                let conds = self.conditions(&s.conditions);
+                let actions = self.actions(&s.actions);
+                self.prog.ats.push(AtStmt { spec: spec.clone(), conds, actions });
+            }
+            Trigger::When(e) => {
+                self.reads.clear();
+                self.reads_clock = false;
+                let cond = self.condition(e);
+                let conds = self.conditions(&s.conditions);
+                let mut deps = std::mem::take(&mut self.reads);
+                deps.sort_unstable();
+                deps.dedup();
+                let uses_clock = self.reads_clock;
+                let start = self.prog.when_deps.len() as u32;
+                self.prog.when_deps.extend(&deps);
+                let deps = Seg { start, len: deps.len() as u32 };
+                let actions = self.actions(&s.actions);
+                self.prog.when_uses_clock |= uses_clock;
+                self.prog.whens.push(WhenStmt { cond, conds, actions, deps, uses_clock });
+            }
+        }
+        if s.actions.is_empty() {
+            self.error(
+                Diagnostic::warning(s.keyword, "this statement has no THEN line")
+                    .with_label("it does nothing")
+                    .with_help("add `THEN …` lines below it"),
+            );
+        }
+    }
+
+    fn on_event(&mut self, e: &ast::Expr) -> Option<OnEvent> {
+        let help = "ON needs a subscribed variable or a timer, optionally with an enum value (`ON mode.auto`); put other conditions on AND lines";
+        let path = match &e.kind {
+            ExprKind::Path(p) => p,
+            ExprKind::Paren(inner) => return self.on_event(inner),
+            _ => {
+                self.error(
+                    Diagnostic::error(e.span, "ON needs a message to react to")
+                        .with_label("not a variable or timer")
+                        .with_help(help),
+                );
+                return None;
+            }
+        };
+        let dotted = path.dotted();
+        // Whole path first (`ON button1.press`), then `var.value`.
+        if let Some((entry, _)) = self.names.get(&dotted).copied() {
+            return self.on_entry(entry, None, path.span, &dotted);
+        }
+        if path.segments.len() == 2 {
+            let base = &path.segments[0].name;
+            let value = &path.segments[1];
+            if let Some((entry, _)) = self.names.get(base.as_str()).copied() {
+                let Entry::Var(slot) = entry else {
+                    self.error(
+                        Diagnostic::error(path.span, format!("`{base}` is a timer; it has no values"))
+                            .with_label("a timer only expires")
+                            .with_help(format!("write `ON {base}`")),
+                    );
+                    return None;
+                };
+                let Type::Enum(en) = self.prog.vars[slot as usize].ty else {
+                    let tn = self.prog.vars[slot as usize].ty.name();
+                    self.error(
+                        Diagnostic::error(value.span, format!("`{base}` is not an enum"))
+                            .with_label(format!("`{base}` holds {tn}"))
+                            .with_help(format!("write `ON {base}` and test the value on an AND line")),
+                    );
+                    return None;
+                };
+                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let Some(sym) = sym else {
+                    self.not_a_value(&value.name, value.span, base, en);
+                    return None;
+                };
+                return self.on_entry(entry, Some(sym), path.span, base);
+            }
+        }
+        self.unknown_name(&dotted, path.span);
+        None
+    }
+
+    fn on_entry(&mut self, entry: Entry, value: Option<Sym>, span: Span, name: &str) -> Option<OnEvent> {
+        match entry {
+            Entry::Timer(t) => Some(OnEvent::Timer(t)),
+            Entry::Var(slot) => {
+                let kind = self.prog.vars[slot as usize].kind;
+                if kind == VarKind::Subscribe {
+                    return Some(OnEvent::Var { slot, value });
+                }
+                let what = match kind {
+                    VarKind::Publish => "PUBLISHed",
+                    VarKind::Key => "the instance key",
+                    _ => "PRIVATE",
+                };
+                self.error(
+                    Diagnostic::error(span, format!("`{name}` receives no messages"))
+                        .with_label(format!("`{name}` is {what}"))
+                        .with_help(format!("ON reacts to messages and timers; to react when `{name}` changes, write `WHEN {name} …`")),
+                );
+                None
+            }
+        }
+    }
+
+    fn conditions(&mut self, conds: &[ast::Condition]) -> Seg {
+        let ids: Vec<NodeId> = conds.iter().map(|c| self.condition(&c.expr)).collect();
+        let start = self.prog.conds.len() as u32;
+        self.prog.conds.extend(ids);
+        Seg { start, len: conds.len() as u32 }
+    }
+
+    fn condition(&mut self, e: &ast::Expr) -> NodeId {
+        let (id, ty) = self.expr(e, None);
+        if let Some(ty) = ty
+            && !matches!(ty, Type::Bool | Type::Any)
+        {
+            let text = self.snippet(e.span);
+            let help = match ty {
+                Type::Enum(en) => {
+                    let first = self.enum_values(en).first().copied().unwrap_or("value").to_string();
+                    format!("compare it: `{text} == {first}` or `{text}.{first}`")
+                }
+                Type::Number => format!("compare it: `{text} > 0`"),
+                _ => format!("compare it: `{text} == …`"),
+            };
+            self.error(
+                Diagnostic::error(e.span, "a condition must be true or false")
+                    .with_label(format!("this is {}", ty.name()))
+                    .with_help(help),
+            );
+        }
+        id
+    }
+
+    fn snippet(&self, span: Span) -> String {
+        self.prog.source.get(span.range()).unwrap_or("…").to_string()
+    }
+
+    fn actions(&mut self, actions: &[ast::Action]) -> Seg {
+        let mut lowered = Vec::new();
+        for a in actions {
+            if let Some(x) = self.action(a) {
+                lowered.push((x, a.span));
+            }
+        }
+        let start = self.prog.actions.len() as u32;
+        let len = lowered.len() as u32;
+        for (a, span) in lowered {
+            self.prog.actions.push(a);
+            self.prog.action_spans.push(span);
+        }
+        Seg { start, len }
+    }
+
+    /// A target of an assignment or step: a writable variable (or a timer for `=`).
+    fn target(&mut self, p: &ast::Path) -> Option<Entry> {
+        let dotted = p.dotted();
+        let Some((entry, _)) = self.names.get(&dotted).copied() else {
+            self.unknown_name(&dotted, p.span);
+            return None;
+        };
+        if let Entry::Var(slot) = entry {
+            let kind = self.prog.vars[slot as usize].kind;
+            if matches!(kind, VarKind::Subscribe | VarKind::Key) {
+                let what = if kind == VarKind::Key { "the instance key" } else { "SUBSCRIBEd" };
+                self.error(
+                    Diagnostic::error(p.span, format!("`{dotted}` is read-only"))
+                        .with_label(format!("`{dotted}` is {what}"))
+                        .with_help("only PUBLISH and PRIVATE variables can be changed in THEN; declare one of your own"),
+                );
+                return None;
+            }
+        }
+        Some(entry)
+    }
+
+    fn action(&mut self, a: &ast::Action) -> Option<Action> {
+        match &a.kind {
+            ActionKind::Assign { target, value } => match self.target(target)? {
+                Entry::Timer(timer) => {
+                    let op = match &value.kind {
+                        ExprKind::Path(p) if p.segments.len() == 1 => match p.segments[0].name.to_ascii_lowercase().as_str() {
+                            "start" => Some(TimerOp::Start),
+                            "reset" => Some(TimerOp::Reset),
+                            "cancel" => Some(TimerOp::Cancel),
+                            _ => None,
+                        },
+                        _ => None,
+                    };
+                    if op.is_none() {
+                        self.error(
+                            Diagnostic::error(value.span, format!("a timer cannot be set to `{}`", self.snippet(value.span)))
+                                .with_label("expected `start`, `reset` or `cancel`")
+                                .with_help(format!("write `{} = start`", target.dotted())),
+                        );
+                    }
+                    Some(Action::Timer { timer, op: op? })
+                }
+                Entry::Var(slot) => {
+                    let var_ty = self.prog.vars[slot as usize].ty;
+                    let ctx = match var_ty {
+                        Type::Enum(e) => Some((e, slot)),
+                        _ => None,
+                    };
+                    let (node, ty) = self.expr(value, ctx);
+                    let ty = ty?;
+                    let name = self.var_name(slot).to_string();
+                    if !var_ty.compatible(ty) {
+                        let exp = self.prog.describe_constraint(slot);
+                        self.error(
+                            Diagnostic::error(value.span, format!("cannot assign {} to `{name}`", ty.name()))
+                                .with_label(format!("`{name}` holds {exp}"))
+                                .with_help(quote_help(&value.kind, var_ty)),
+                        );
+                        return None;
+                    }
+                    if let Node::Const(c) = self.prog.nodes[node as usize] {
+                        let v = self.prog.consts[c as usize].clone();
+                        if !self.prog.satisfies(slot, &v) {
+                            let shown = self.prog.display_value(&v);
+                            let exp = self.prog.describe_constraint(slot);
+                            self.error(
+                                Diagnostic::error(value.span, format!("`{shown}` is not allowed for `{name}`"))
+                                    .with_label(format!("expected {exp}")),
+                            );
+                            return None;
+                        }
+                    }
+                    Some(Action::Assign { slot, value: node })
+                }
+            },
+            ActionKind::Step { target, up } => match self.target(target)? {
+                Entry::Timer(_) => {
+                    self.error(
+                        Diagnostic::error(target.span, format!("`{}` is a timer", target.dotted()))
+                            .with_label("a timer cannot count")
+                            .with_help("set it to `start`, `reset` or `cancel`"),
+                    );
+                    None
+                }
+                Entry::Var(slot) => {
+                    let ty = self.prog.vars[slot as usize].ty;
+                    if !matches!(ty, Type::Number | Type::Any) {
+                        let name = self.var_name(slot).to_string();
+                        self.error(
+                            Diagnostic::error(a.span, format!("`{name}` is not a number"))
+                                .with_label(format!("`{name}` holds {}", ty.name()))
+                                .with_help("`++` and `--` add or subtract 1 from a number"),
+                        );
+                        return None;
+                    }
+                    Some(Action::Step { slot, up: *up })
+                }
+            },
+            ActionKind::Expr(e) => self.expr_action(e),
+        }
+    }
+
+    fn expr_action(&mut self, e: &ast::Expr) -> Option<Action> {
+        match &e.kind {
+            ExprKind::Paren(inner) => self.expr_action(inner),
+            ExprKind::Path(p) if p.segments.len() == 2 && !self.names.contains_key(&p.dotted()) => {
+                // `state.off`: the enum shortcut for `state = off`.
+                let base = &p.segments[0];
+                let value = &p.segments[1];
+                if !self.names.contains_key(base.name.as_str()) {
+                    self.unknown_name(&p.dotted(), p.span);
+                    return None;
+                }
+                let bpath = ast::Path { segments: vec![base.clone()], span: base.span };
+                let Entry::Var(slot) = self.target(&bpath)? else {
+                    self.error(
+                        Diagnostic::error(p.span, format!("`{}` is a timer", base.name))
+                            .with_label("a timer has no values")
+                            .with_help(format!("write `{} = start`", base.name)),
+                    );
+                    return None;
+                };
+                let Type::Enum(en) = self.prog.vars[slot as usize].ty else {
+                    self.error(
+                        Diagnostic::error(p.span, format!("`{}` is not an enum", base.name))
+                            .with_label(format!("`{}` holds {}", base.name, self.prog.vars[slot as usize].ty.name()))
+                            .with_help(format!("`{0}.value` sets an enum; write `{0} = …`", base.name)),
+                    );
+                    return None;
+                };
+                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let Some(sym) = sym else {
+                    self.not_a_value(&value.name, value.span, &base.name, en);
+                    return None;
+                };
+                let node = self.konst(Value::Enum(sym), value.span);
+                Some(Action::Assign { slot, value: node })
+            }
+            ExprKind::Call { func, args } if func.name == "log" => {
+                if args.is_empty() {
+                    self.error(
+                        Diagnostic::error(e.span, "`log` needs something to write")
+                            .with_label("no arguments")
+                            .with_help("write e.g. `log(\"lamp on\")`"),
+                    );
+                    return None;
+                }
+                let ids: Vec<NodeId> = args.iter().map(|a| self.expr(a, None).0).collect();
+                let start = self.prog.args.len() as u32;
+                self.prog.args.extend(&ids);
+                Some(Action::Log { args: Seg { start, len: ids.len() as u32 } })
+            }
+            ExprKind::Call { func, args } if func.name == "activate" => {
+                let target = match args.as_slice() {
+                    [a] => match &a.kind {
+                        ExprKind::Path(p) => Some(p),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(p) = target else {
+                    self.error(
+                        Diagnostic::error(e.span, "`activate` takes one PUBLISH variable")
+                            .with_label(format!("{} argument(s)", args.len()))
+                            .with_help("write e.g. `activate(alarm)`"),
+                    );
+                    return None;
+                };
+                let dotted = p.dotted();
+                let Some((entry, _)) = self.names.get(&dotted).copied() else {
+                    self.unknown_name(&dotted, p.span);
+                    return None;
+                };
+                match entry {
+                    Entry::Var(slot) if self.prog.vars[slot as usize].kind == VarKind::Publish => {
+                        Some(Action::Activate { slot })
+                    }
+                    _ => {
+                        self.error(
+                            Diagnostic::error(p.span, format!("`{dotted}` is not a PUBLISH variable"))
+                                .with_label("nothing to publish")
+                                .with_help("`activate` publishes a value-less event on a PUBLISH variable"),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                // Check it anyway so names inside get their diagnostics.
+                let _ = self.expr(e, None);
+                self.error(
+                    Diagnostic::error(e.span, "this THEN line does nothing")
+                        .with_label("a value, not an action")
+                        .with_help("THEN takes an assignment (`x = …`), `x++`, `x--`, `state.off`, `log(…)` or `activate(…)`"),
+                );
+                None
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Expressions
+
+    #[cold]
+    fn unknown_name(&mut self, name: &str, span: Span) {
+        let cands = self.name_candidates();
+        let mut d = Diagnostic::error(span, format!("unknown variable `{name}`"))
+            .with_label("not declared in this module");
+        if let Some(s) = suggest(name, cands.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        } else if name.contains('.') {
+            d = d.with_help(format!("declare it: `SUBSCRIBE {name}`"));
+        }
+        self.error(d);
+    }
+
+    /// A single-segment path naming nothing declared: maybe an enum value needing context.
+    fn bare_unresolved(&self, e: &ast::Expr) -> bool {
+        match &e.kind {
+            ExprKind::Paren(inner) => self.bare_unresolved(inner),
+            ExprKind::Path(p) => p.segments.len() == 1 && !self.names.contains_key(&p.segments[0].name),
+            _ => false,
+        }
+    }
+
+    /// Lowers an expression. `ctx` is the enum (and the variable giving it) in whose context
+    /// bare names resolve as enum values.
+    fn expr(&mut self, e: &ast::Expr, ctx: Option<(u16, Slot)>) -> (NodeId, Ty) {
+        self.depth += 1;
+        let r = if self.depth > self.limits.max_expr_depth {
+            if self.depth == self.limits.max_expr_depth + 1 {
+                self.error(
+                    Diagnostic::error(e.span, "expression nested too deeply")
+                        .with_label(format!("more than {} levels", self.limits.max_expr_depth))
+                        .with_help("split it into several variables or statements"),
+                );
+            }
+            self.poisoned(e.span)
+        } else {
+            self.expr_inner(e, ctx)
+        };
+        self.depth -= 1;
+        r
+    }
+
+    fn expr_inner(&mut self, e: &ast::Expr, ctx: Option<(u16, Slot)>) -> (NodeId, Ty) {
+        let span = e.span;
+        match &e.kind {
+            ExprKind::Number(n) => (self.konst(Value::Number(*n), span), Some(Type::Number)),
+            ExprKind::String(s) => (self.konst(Value::string(s), span), Some(Type::String)),
+            ExprKind::Bool(b) => (self.konst(Value::Bool(*b), span), Some(Type::Bool)),
+            ExprKind::Paren(inner) => self.expr(inner, ctx),
+            ExprKind::Path(p) => self.path(p, ctx),
+            ExprKind::Attribute { base, attr } => self.attribute(base, attr),
+            ExprKind::Unary { op, operand } => {
+                let (id, ty) = self.expr(operand, None);
+                let (want, node) = match op {
+                    ast::UnaryOp::Not => (Type::Bool, Node::Not(id)),
+                    ast::UnaryOp::Neg => (Type::Number, Node::Neg(id)),
+                };
+                if let Some(t) = ty
+                    && !t.compatible(want)
+                {
+                    let opname = if want == Type::Bool { "NOT" } else { "-" };
+                    self.error(
+                        Diagnostic::error(operand.span, format!("`{opname}` needs {}", want.name()))
+                            .with_label(format!("this is {}", t.name())),
+                    );
+                    return self.poisoned(span);
+                }
+                (self.node(node, span), ty.map(|_| want))
+            }
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span),
+            ExprKind::Call { func, args } => self.call(func, args, span),
+        }
+    }
+
+    fn path(&mut self, p: &ast::Path, ctx: Option<(u16, Slot)>) -> (NodeId, Ty) {
+        let dotted = p.dotted();
+        // In an enum context, the variable's own values come first.
+        if let (Some((en, _)), [seg]) = (ctx, p.segments.as_slice())
+            && let Some(sym) = self.prog.symbol(&seg.name)
+            && self.prog.enums[en as usize].contains(&sym)
+        {
+            return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(en)));
+        }
+        if let Some((entry, _)) = self.names.get(&dotted).copied() {
+            return match entry {
+                Entry::Var(slot) => {
+                    self.reads.push(slot);
+                    let ty = self.prog.vars[slot as usize].ty;
+                    (self.node(Node::Var(slot), p.span), Some(ty))
+                }
+                Entry::Timer(_) => {
+                    self.error(
+                        Diagnostic::error(p.span, format!("`{dotted}` is a timer, not a value"))
+                            .with_label("a timer has no value to read")
+                            .with_help(format!("react to it with `ON {dotted}`")),
+                    );
+                    self.poisoned(p.span)
+                }
+            };
+        }
+        if p.segments.len() == 2 {
+            let base = &p.segments[0].name;
+            let value = &p.segments[1];
+            if base == "system" && value.name == "clock" {
+                self.error(
+                    Diagnostic::error(p.span, "`system.clock` needs an attribute")
+                        .with_label("which part of the time?")
+                        .with_help("write e.g. `system.clock#hour`"),
+                );
+                return self.poisoned(p.span);
+            }
+            if let Some((Entry::Var(slot), _)) = self.names.get(base.as_str()).copied() {
+                let ty = self.prog.vars[slot as usize].ty;
+                let Type::Enum(en) = ty else {
+                    self.error(
+                        Diagnostic::error(value.span, format!("`{base}` is not an enum"))
+                            .with_label(format!("`{base}` holds {}", ty.name()))
+                            .with_help("`x.value` tests an enum variable; compare with `==` instead"),
+                    );
+                    return self.poisoned(p.span);
+                };
+                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let Some(sym) = sym else {
+                    self.not_a_value(&value.name, value.span, base, en);
+                    return self.poisoned(p.span);
+                };
+                self.reads.push(slot);
+                return (self.node(Node::EnumIs(slot, sym), p.span), Some(Type::Bool));
+            }
+        }
+        if let (Some((en, slot)), [seg]) = (ctx, p.segments.as_slice()) {
+            let var = self.var_name(slot).to_string();
+            self.not_a_value(&seg.name, seg.span, &var, en);
+            return self.poisoned(p.span);
+        }
+        // A bare name that is some enum's value, used without context.
+        if let [seg] = p.segments.as_slice()
+            && let Some(sym) = self.prog.symbol(&seg.name)
+        {
+            if self.day_enum.is_some_and(|d| self.prog.enums[d as usize].contains(&sym)) || DAYS.contains(&seg.name.as_str()) {
+                let d = self.day_enum();
+                return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(d)));
+            }
+            self.error(
+                Diagnostic::error(p.span, format!("`{dotted}` needs a variable to compare with"))
+                    .with_label("an enum value on its own")
+                    .with_help(format!("compare it with a variable: `x == {dotted}`")),
+            );
+            return self.poisoned(p.span);
+        }
+        if let [seg] = p.segments.as_slice()
+            && DAYS.contains(&seg.name.as_str())
+        {
+            let d = self.day_enum();
+            let sym = self.intern(&seg.name);
+            return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(d)));
+        }
+        self.unknown_name(&dotted, p.span);
+        self.poisoned(p.span)
+    }
+
+    fn attribute(&mut self, base: &ast::Path, attr: &ast::Ident) -> (NodeId, Ty) {
+        let span = base.span.to(attr.span);
+        let dotted = base.dotted();
+        if dotted == "system.clock" {
+            let a = match attr.name.as_str() {
+                "now" => ClockAttr::Now,
+                "year" => ClockAttr::Year,
+                "month" => ClockAttr::Month,
+                "day" => ClockAttr::Day,
+                "hour" => ClockAttr::Hour,
+                "minute" => ClockAttr::Minute,
+                "dayOfWeek" => ClockAttr::DayOfWeek,
+                "sunrise" => ClockAttr::Sunrise,
+                "sunset" => ClockAttr::Sunset,
+                other => {
+                    let mut d = Diagnostic::error(attr.span, format!("`system.clock` has no attribute `{other}`"))
+                        .with_label(format!("expected one of {}", CLOCK_ATTRS.map(|a| format!("`#{a}`")).join(", ")));
+                    if let Some(s) = suggest(other, CLOCK_ATTRS) {
+                        d = d.with_help(format!("did you mean `#{s}`?"));
+                    }
+                    self.error(d);
+                    return self.poisoned(span);
+                }
+            };
+            self.reads_clock = true;
+            let ty = match a {
+                ClockAttr::Now | ClockAttr::Sunrise | ClockAttr::Sunset => Type::Time,
+                ClockAttr::DayOfWeek => Type::Enum(self.day_enum()),
+                _ => Type::Number,
+            };
+            return (self.node(Node::Clock(a), span), Some(ty));
+        }
+        let Some((entry, _)) = self.names.get(&dotted).copied() else {
+            self.unknown_name(&dotted, base.span);
+            return self.poisoned(span);
+        };
+        let Entry::Var(slot) = entry else {
+            self.error(
+                Diagnostic::error(base.span, format!("`{dotted}` is a timer"))
+                    .with_label("timers have no attributes")
+                    .with_help(format!("react to it with `ON {dotted}`")),
+            );
+            return self.poisoned(span);
+        };
+        let (a, ty) = match attr.name.as_str() {
+            "timestamp" => (VarAttr::Timestamp, Type::Time),
+            "version" => (VarAttr::Version, Type::Number),
+            "modified" => (VarAttr::Modified, Type::Bool),
+            other => {
+                let mut d = Diagnostic::error(attr.span, format!("a variable has no attribute `{other}`"))
+                    .with_label(format!("expected one of {}", VAR_ATTRS.map(|a| format!("`#{a}`")).join(", ")));
+                if let Some(s) = suggest(other, VAR_ATTRS) {
+                    d = d.with_help(format!("did you mean `#{s}`?"));
+                }
+                self.error(d);
+                return self.poisoned(span);
+            }
+        };
+        self.reads.push(slot);
+        (self.node(Node::Attr(slot, a), span), Some(ty))
+    }
+
+    fn binary(&mut self, op: ast::BinaryOp, lhs: &ast::Expr, rhs: &ast::Expr, span: Span) -> (NodeId, Ty) {
+        use ast::BinaryOp as B;
+        let bop = match op {
+            B::Or => BinOp::Or,
+            B::And => BinOp::And,
+            B::Eq => BinOp::Eq,
+            B::Ne => BinOp::Ne,
+            B::Lt => BinOp::Lt,
+            B::Le => BinOp::Le,
+            B::Gt => BinOp::Gt,
+            B::Ge => BinOp::Ge,
+            B::Add => BinOp::Add,
+            B::Sub => BinOp::Sub,
+            B::Mul => BinOp::Mul,
+            B::Div => BinOp::Div,
+        };
+        let comparison = matches!(op, B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge);
+        // Enum values resolve in the context of the other side.
+        let ((l, lt), (r, rt)) = if comparison && self.bare_unresolved(lhs) && !self.bare_unresolved(rhs) {
+            let right = self.expr(rhs, None);
+            let ctx = self.enum_ctx(rhs, right.1);
+            (self.expr(lhs, ctx), right)
+        } else {
+            let left = self.expr(lhs, None);
+            let ctx = if comparison { self.enum_ctx(lhs, left.1) } else { None };
+            (left, self.expr(rhs, ctx))
+        };
+        let (Some(lt), Some(rt)) = (lt, rt) else {
+            return (self.node(Node::Bin(bop, l, r), span), None);
+        };
+        let result = match op {
+            B::Or | B::And => {
+                for (t, e) in [(lt, lhs), (rt, rhs)] {
+                    if !t.compatible(Type::Bool) {
+                        self.error(
+                            Diagnostic::error(e.span, format!("`{}` needs true or false on both sides", op.as_str()))
+                                .with_label(format!("this is {}", t.name()))
+                                .with_help("compare it first, e.g. `x > 0`"),
+                        );
+                        return self.poisoned(span);
+                    }
+                }
+                Type::Bool
+            }
+            B::Add | B::Sub | B::Mul | B::Div => {
+                for (t, e) in [(lt, lhs), (rt, rhs)] {
+                    if !t.compatible(Type::Number) {
+                        self.error(
+                            Diagnostic::error(e.span, format!("`{}` needs numbers", op.as_str()))
+                                .with_label(format!("this is {}", t.name()))
+                                .with_help("arithmetic works on numbers only; numeric strings are not numbers"),
+                        );
+                        return self.poisoned(span);
+                    }
+                }
+                Type::Number
+            }
+            B::Eq | B::Ne => {
+                if !lt.compatible(rt) {
+                    let mut d = Diagnostic::error(span, format!("cannot compare {} with {}", lt.name(), rt.name()))
+                        .with_label("these can never be equal");
+                    if matches!((lt, &rhs.kind), (Type::Enum(_), ExprKind::String(_)))
+                        || matches!((rt, &lhs.kind), (Type::Enum(_), ExprKind::String(_)))
+                    {
+                        d = d.with_help("enum values are written without quotes: `mode == auto`");
+                    }
+                    self.error(d);
+                    return self.poisoned(span);
+                }
+                Type::Bool
+            }
+            B::Lt | B::Le | B::Gt | B::Ge => {
+                let ordered = |t: Type| matches!(t, Type::Number | Type::String | Type::Time | Type::Any);
+                if !ordered(lt) || !ordered(rt) || !lt.compatible(rt) {
+                    let help = if matches!(lt, Type::Enum(_)) || matches!(rt, Type::Enum(_)) {
+                        "enum values have no order; compare them with `==` or `!=`"
+                    } else {
+                        "`<`, `<=`, `>`, `>=` compare two numbers, two strings or two times"
+                    };
+                    self.error(
+                        Diagnostic::error(span, format!("cannot order {} and {}", lt.name(), rt.name()))
+                            .with_label("no order between these")
+                            .with_help(help),
+                    );
+                    return self.poisoned(span);
+                }
+                Type::Bool
+            }
+        };
+        (self.node(Node::Bin(bop, l, r), span), Some(result))
+    }
+
+    /// The enum context an expression gives to the other side of a comparison.
+    fn enum_ctx(&self, e: &ast::Expr, ty: Ty) -> Option<(u16, Slot)> {
+        let Some(Type::Enum(en)) = ty else { return None };
+        // The variable for messages: the one named, or the first of that enum.
+        let slot = match &e.kind {
+            ExprKind::Path(p) => match self.names.get(&p.dotted()) {
+                Some((Entry::Var(s), _)) => Some(*s),
+                _ => None,
+            },
+            _ => None,
+        };
+        let slot = slot.or_else(|| {
+            self.prog.vars.iter().position(|v| v.ty == Type::Enum(en)).map(|i| i as Slot)
+        });
+        match slot {
+            Some(s) => Some((en, s)),
+            // `system.clock#dayOfWeek` has no variable: use slot 0 only for wording.
+            None => self.day_enum.filter(|d| *d == en).map(|d| (d, Slot::MAX)),
+        }
+    }
+
+    fn call(&mut self, func: &ast::Ident, args: &[ast::Expr], span: Span) -> (NodeId, Ty) {
+        let name = func.name.as_str();
+        let (b, arity): (Builtin, (usize, usize)) = match name {
+            "abs" => (Builtin::Abs, (1, 1)),
+            "min" => (Builtin::Min, (2, 16)),
+            "max" => (Builtin::Max, (2, 16)),
+            "round" => (Builtin::Round, (1, 2)),
+            "log" | "activate" => {
+                self.error(
+                    Diagnostic::error(span, format!("`{name}` is an action, not a value"))
+                        .with_label("used inside an expression")
+                        .with_help(format!("write it on a THEN line of its own: `THEN {name}(…)`")),
+                );
+                return self.poisoned(span);
+            }
+            other => {
+                let mut d = Diagnostic::error(func.span, format!("unknown function `{other}`"))
+                    .with_label(format!("expected one of {}", FUNCTIONS.map(|f| format!("`{f}`")).join(", ")));
+                if let Some(s) = suggest(other, FUNCTIONS) {
+                    d = d.with_help(format!("did you mean `{s}`?"));
+                }
+                self.error(d);
+                for a in args {
+                    let _ = self.expr(a, None);
+                }
+                return self.poisoned(span);
+            }
+        };
+        if args.len() < arity.0 || args.len() > arity.1 {
+            let expected = match (name, arity) {
+                ("round", _) => "`round(x)` or `round(x, places)`".to_string(),
+                (_, (1, 1)) => format!("`{name}(x)`"),
+                _ => format!("`{name}(a, b, …)` with 2 or more numbers"),
+            };
+            self.error(
+                Diagnostic::error(span, format!("`{name}` takes {expected}"))
+                    .with_label(format!("{} argument(s) given", args.len())),
+            );
+            return self.poisoned(span);
+        }
+        let mut ids = Vec::with_capacity(args.len());
+        let mut ok = true;
+        for a in args {
+            let (id, ty) = self.expr(a, None);
+            ids.push(id);
+            match ty {
+                Some(t) if !t.compatible(Type::Number) => {
+                    self.error(
+                        Diagnostic::error(a.span, format!("`{name}` needs numbers"))
+                            .with_label(format!("this is {}", t.name())),
+                    );
+                    ok = false;
+                }
+                None => ok = false,
+                _ => {}
+            }
+        }
+        let start = self.prog.args.len() as u32;
+        self.prog.args.extend(&ids);
+        let node = self.node(Node::Call(b, Seg32 { start, len: ids.len() as u8 }), span);
+        (node, ok.then_some(Type::Number))
+    }
+
+    // ---------------------------------------------------------------------------------
+
+    fn finish(&mut self) {
+        let p = &mut self.prog;
+        p.day_enum = self.day_enum;
+        p.ons_by_slot = vec![Vec::new(); p.vars.len()];
+        p.ons_by_timer = vec![Vec::new(); p.timers.len()];
+        for (i, on) in p.ons.iter().enumerate() {
+            match on.event {
+                OnEvent::Var { slot, .. } => p.ons_by_slot[slot as usize].push(i as u32),
+                OnEvent::Timer(t) => p.ons_by_timer[t as usize].push(i as u32),
+            }
+        }
+    }
+}
+
+/// A help line for a type mismatch: quotes where an enum was meant, and the reverse.
+fn quote_help(value: &ExprKind, want: Type) -> String {
+    match (value, want) {
+        (ExprKind::String(s), Type::Enum(_)) => format!("enum values are written without quotes: `{s}`"),
+        (_, Type::Number) => "numbers are written without quotes: `5`, `0.50`".to_string(),
+        (_, Type::Bool) => "write `TRUE` or `FALSE`".to_string(),
+        (_, Type::String) => "strings are written in quotes: `\"text\"`".to_string(),
+        _ => format!("give it {}", want.name()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! AST-level tests; the diagnostics snapshots over source files live in `tests/lang/check.rs`.
+    use super::*;
+
+    fn id(name: &str) -> ast::Ident {
+        ast::Ident { name: name.into(), span: Span::default() }
+    }
+    fn path(p: &str) -> ast::Path {
+        ast::Path { segments: p.split('.').map(id).collect(), span: Span::default() }
+    }
+    fn decl(kind: DeclKind, name: &str, syms: &[&str]) -> ast::Item {
+        ast::Item::Decl(ast::Decl {
+            kind,
+            keyword: Span::default(),
+            name: path(name),
+            instance_key: None,
+            alias: None,
+            constraints: (!syms.is_empty()).then(|| ast::Constraints {
+                items: syms
+                    .iter()
+                    .map(|s| ast::Constraint { kind: ConstraintKind::Symbol(s.to_string()), span: Span::default() })
+                    .collect(),
+                span: Span::default(),
+            }),
+            initial: None,
+            duration: None,
+            trivia: Default::default(),
+            span: Span::default(),
+        })
+    }
+    fn pexpr(p: &str) -> ast::Expr {
+        ast::Expr { kind: ExprKind::Path(path(p)), span: Span::default() }
+    }
+
+    fn module(items: Vec<ast::Item>) -> ast::Module {
+        ast::Module {
+            header: Some(ast::ModuleHeader {
+                name: id("m"),
+                instance_key: None,
+                agent: None,
+                trivia: Default::default(),
+                span: Span::default(),
+            }),
+            items,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn enum_values_resolve_in_the_context_of_their_variable() {
+        let m = module(vec![
+            decl(DeclKind::Subscribe, "mode", &["off", "auto"]),
+            decl(DeclKind::Publish, "state", &["off", "on"]),
+            ast::Item::Statement(ast::Statement {
+                trigger: Trigger::On(pexpr("mode.auto")),
+                keyword: Span::default(),
+                conditions: vec![ast::Condition {
+                    expr: ast::Expr {
+                        kind: ExprKind::Binary {
+                            op: ast::BinaryOp::Eq,
+                            lhs: Box::new(pexpr("off")),
+                            rhs: Box::new(pexpr("state")),
+                        },
+                        span: Span::default(),
+                    },
+                    trivia: Default::default(),
+                    span: Span::default(),
+                }],
+                actions: vec![ast::Action {
+                    kind: ActionKind::Assign { target: path("state"), value: pexpr("on") },
+                    trivia: Default::default(),
+                    span: Span::default(),
+                }],
+                trivia: Default::default(),
+                span: Span::default(),
+            }),
+        ]);
+        let (p, diags) = check(&m, "m.scc", "", &CompileLimits::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        let on_sym = p.symbol("on").unwrap();
+        assert_eq!(p.ons.len(), 1);
+        assert_eq!(p.ons[0].event, OnEvent::Var { slot: 0, value: p.symbol("auto") });
+        assert!(p.consts.contains(&Value::Enum(on_sym)));
+        assert_eq!(p.ons_by_slot[0], vec![0]);
+    }
+
+    #[test]
+    fn duplicate_names_and_unknown_values_are_reported() {
+        let m = module(vec![
+            decl(DeclKind::Private, "a", &[]),
+            decl(DeclKind::Private, "a", &[]),
+            decl(DeclKind::Publish, "state", &["off", "on"]),
+            ast::Item::Statement(ast::Statement {
+                trigger: Trigger::When(pexpr("state.dim")),
+                keyword: Span::default(),
+                conditions: vec![],
+                actions: vec![ast::Action {
+                    kind: ActionKind::Expr(pexpr("state.of")),
+                    trivia: Default::default(),
+                    span: Span::default(),
+                }],
+                trivia: Default::default(),
+                span: Span::default(),
+            }),
+        ]);
+        let (_, diags) = check(&m, "m.scc", "", &CompileLimits::default());
+        let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            msgs,
+            ["`a` is declared twice", "`dim` is not a value of `state`", "`of` is not a value of `state`"]
+        );
+        assert_eq!(diags[2].help.as_deref(), Some("did you mean `off`?"));
+    }
+}

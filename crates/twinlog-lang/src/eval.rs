@@ -1,1 +1,669 @@
-//! The evaluator: one cycle per input. (lang-core)
+//! The evaluator: one cycle per input (a message, a minute tick, a timer expiry) for one
+//! module instance, with the semantics of LANGUAGE.md "One cycle".
+//!
+//! An [`Instance`] holds one instance's state (values, versions, change times, timers) and
+//! reusable scratch buffers; [`Instance::run_cycle`] takes the compiled [`Program`], the
+//! [`TimeContext`], the cycle's time and the input, and writes what the cycle produced into a
+//! caller-owned [`CycleOutput`] that it clears first. Once the buffers have grown to their
+//! working size a cycle allocates nothing (strings are shared `Arc<str>`s, numbers and enum
+//! values are plain data, names are never looked up).
+//!
+//! Decisions where LANGUAGE.md is silent (copied into docs/LANGUAGE.md):
+//! - **A failed cycle changes nothing.** The first runtime error (constraint violation,
+//!   division by zero, arithmetic on an unset value, a limit) stops the cycle and rolls back
+//!   every variable and timer it changed; nothing is published. Two things stay: the message
+//!   value that started the cycle (it was received, and it met the constraints), and the
+//!   `log(…)` lines written before the error (they help find it).
+//! - **Unset in conditions**: a comparison with an unset value is false, except `!=`, which is
+//!   true; in `AND` / `OR` / `NOT` an unset value counts as false. Arithmetic on, or assigning
+//!   of, an unset value is a runtime error.
+//! - **Timers**: `start` does nothing to a running timer; `reset` (re)starts it whether or not
+//!   it runs; `cancel` stops it. A timer's expiry is consumed even if its cycle fails.
+//! - **`activate(v)`** publishes `v` without a value at the end of the cycle, unless `v`
+//!   changed in that cycle, in which case its one publication carries the new value.
+//! - **Publication order**: changed variables in declaration order, then activations.
+//! - **`#modified`** is true when the variable changed in the current cycle so far;
+//!   `#timestamp` is the time of its last change (unset before one); `#version` counts changes.
+//! - **`log(a, b, …)`** writes its arguments separated by one space; strings without quotes.
+//! - **Division** gives up to 28 significant digits with trailing zeros dropped (`10 / 4` is
+//!   `2.5`); `+ - *` keep the usual decimal scale (`0.50 + 1` is `1.50`).
+//! - **`round(x, places)`** rounds half away from zero (2.5 → 3); `places` defaults to 0.
+//! - A WHEN that reads `system.clock` treats the clock as changed on every tick cycle.
+
+use crate::ir::*;
+use crate::span::Span;
+use crate::time::TimeContext;
+use crate::value::{Sym, Value};
+use jiff::Timestamp;
+use rust_decimal::{Decimal, RoundingStrategy};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// Run-time limits, part of the API: exceeding one is a [`CycleError`], never a hang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Expression nodes evaluated plus actions run in one cycle.
+    pub max_ops_per_cycle: u32,
+    /// Characters of `log` output per cycle (longer text is cut).
+    pub max_log_chars_per_cycle: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // The language has no loops, so a cycle's work is bounded by the module's size; the
+        // limit only guards against pathological generated modules.
+        Limits { max_ops_per_cycle: 100_000, max_log_chars_per_cycle: 64 * 1024 }
+    }
+}
+
+/// What starts a cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A message on a subscribed variable: `Some(value)` (already checked with
+    /// [`Program::coerce_input`]) or `None` for a value-less event.
+    Message { slot: Slot, value: Option<Value> },
+    /// A minute tick (the cycle's time is the minute).
+    Tick,
+    /// A timer of this instance expired.
+    Timer(u16),
+}
+
+/// One publication of a cycle: a changed PUBLISH variable, or a value-less `activate`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub slot: Slot,
+    pub value: Option<Value>,
+}
+
+/// What a cycle produced. Owned by the caller and reused: [`Instance::run_cycle`] clears it.
+#[derive(Debug, Default)]
+pub struct CycleOutput {
+    pub publications: Vec<Published>,
+    log_text: String,
+    log_ends: Vec<usize>,
+    /// Whether any ON, AT or WHEN ran its THEN lines.
+    pub fired: bool,
+}
+
+impl CycleOutput {
+    pub fn new() -> Self {
+        CycleOutput::default()
+    }
+
+    pub fn clear(&mut self) {
+        self.publications.clear();
+        self.log_text.clear();
+        self.log_ends.clear();
+        self.fired = false;
+    }
+
+    /// The `log(…)` lines of the cycle, in order.
+    pub fn logs(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut start = 0;
+        self.log_ends.iter().map(move |&end| {
+            let s = &self.log_text[start..end];
+            start = end;
+            s
+        })
+    }
+}
+
+/// A runtime error: the cycle was rolled back.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{kind} (line {line}: `{code}`)")]
+pub struct CycleError {
+    pub kind: CycleErrorKind,
+    /// 1-based line in the module source (0 when not tied to a line).
+    pub line: u32,
+    /// The source text of the failing expression or action.
+    pub code: String,
+}
+
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CycleErrorKind {
+    #[error("division by zero")]
+    DivisionByZero,
+    #[error("number too large")]
+    Overflow,
+    #[error("`{name}` has no value yet")]
+    Unset { name: String },
+    #[error(transparent)]
+    Constraint(#[from] ConstraintViolation),
+    #[error("expected {expected}, found {found}")]
+    Type { expected: &'static str, found: &'static str },
+    #[error("`round` needs a whole number of places from 0 to 28, got {places}")]
+    BadPlaces { places: String },
+    #[error("more than {limit} operations in one cycle")]
+    OperationLimit { limit: u32 },
+}
+
+/// The state of one module instance.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    key: Option<Arc<str>>,
+    values: Vec<Value>,
+    versions: Vec<u64>,
+    stamps: Vec<Option<Timestamp>>,
+    timers: Vec<Option<Timestamp>>,
+    // Scratch, reused every cycle.
+    /// First write of each slot this cycle: (slot, value before the cycle).
+    undo: Vec<(Slot, Value)>,
+    /// Per slot: index + 1 into `undo`, 0 when untouched this cycle.
+    touched: Vec<u32>,
+    timer_undo: Vec<(u16, Option<Timestamp>)>,
+    activated: Vec<Slot>,
+    when_hits: Vec<bool>,
+}
+
+/// Evaluation context of one cycle.
+struct Cx<'a> {
+    prog: &'a Program,
+    time_ctx: &'a TimeContext,
+    time: Timestamp,
+    tick: bool,
+    ops: u32,
+    limits: &'a Limits,
+}
+
+impl Instance {
+    /// A fresh instance with the initial values (`key` for `MODULE m[key]`).
+    pub fn new(prog: &Program, key: Option<Arc<str>>) -> Self {
+        let n = prog.vars.len();
+        let mut values: Vec<Value> = prog.vars.iter().map(|v| v.initial.clone()).collect();
+        if let (Some(slot), Some(k)) = (prog.key_slot, &key) {
+            values[slot as usize] = Value::Str(k.clone());
+        }
+        Instance {
+            key,
+            values,
+            versions: vec![0; n],
+            stamps: vec![None; n],
+            timers: vec![None; prog.timers.len()],
+            undo: Vec::with_capacity(n),
+            touched: vec![0; n],
+            timer_undo: Vec::with_capacity(prog.timers.len()),
+            activated: Vec::new(),
+            when_hits: vec![false; prog.whens.len()],
+        }
+    }
+
+    pub fn key(&self) -> Option<&Arc<str>> {
+        self.key.as_ref()
+    }
+
+    pub fn value(&self, slot: Slot) -> &Value {
+        &self.values[slot as usize]
+    }
+
+    pub fn version(&self, slot: Slot) -> u64 {
+        self.versions[slot as usize]
+    }
+
+    /// When each timer expires (`None` when not running).
+    pub fn timers(&self) -> &[Option<Timestamp>] {
+        &self.timers
+    }
+
+    /// The earliest running timer: (expiry, timer).
+    pub fn next_timer(&self) -> Option<(Timestamp, u16)> {
+        self.timers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| t.map(|t| (t, i as u16)))
+            .min()
+    }
+
+    /// Runs one cycle at `time`. On error the cycle's changes are rolled back (see the module
+    /// docs) and `out` holds only the log lines written before the error.
+    pub fn run_cycle(
+        &mut self,
+        prog: &Program,
+        time_ctx: &TimeContext,
+        time: Timestamp,
+        input: Input,
+        limits: &Limits,
+        out: &mut CycleOutput,
+    ) -> Result<(), CycleError> {
+        out.clear();
+        self.undo.clear();
+        self.timer_undo.clear();
+        self.activated.clear();
+        let mut cx = Cx { prog, time_ctx, time, tick: matches!(input, Input::Tick), ops: 0, limits };
+        let kept_message = match &input {
+            Input::Message { slot, value: Some(v) } => Some((*slot, v.clone())),
+            _ => None,
+        };
+        let result = self.cycle(&mut cx, input, out);
+        match result {
+            Ok(()) => {
+                self.finish(prog, time, out);
+                Ok(())
+            }
+            Err(e) => {
+                self.rollback();
+                out.publications.clear();
+                out.fired = false;
+                if let Some((slot, v)) = kept_message {
+                    self.write(slot, v);
+                    self.finish(prog, time, out);
+                    out.publications.clear();
+                }
+                self.clear_touched();
+                Err(e)
+            }
+        }
+    }
+
+    fn cycle(&mut self, cx: &mut Cx<'_>, input: Input, out: &mut CycleOutput) -> Result<(), CycleError> {
+        let prog = cx.prog;
+        match input {
+            Input::Message { slot, value } => {
+                let sym = match &value {
+                    Some(Value::Enum(s)) => Some(*s),
+                    _ => None,
+                };
+                let valued = value.is_some();
+                if let Some(v) = value {
+                    self.write(slot, v);
+                }
+                for &i in &prog.ons_by_slot[slot as usize] {
+                    let on = &prog.ons[i as usize];
+                    if let OnEvent::Var { value: Some(want), .. } = on.event
+                        && (!valued || sym != Some(want))
+                    {
+                        continue;
+                    }
+                    if self.all(cx, on.conds)? {
+                        out.fired = true;
+                        self.run_actions(cx, on.actions, out)?;
+                        break;
+                    }
+                }
+            }
+            Input::Tick => {
+                for at in &prog.ats {
+                    if cx.time_ctx.fires_at(&at.spec, cx.time) && self.all(cx, at.conds)? {
+                        out.fired = true;
+                        self.run_actions(cx, at.actions, out)?;
+                        break;
+                    }
+                }
+            }
+            Input::Timer(t) => {
+                // Consumed whatever happens next: not in the undo log.
+                if let Some(slot) = self.timers.get_mut(t as usize) {
+                    *slot = None;
+                }
+                for &i in prog.ons_by_timer.get(t as usize).map_or(&[][..], Vec::as_slice) {
+                    let on = &prog.ons[i as usize];
+                    if self.all(cx, on.conds)? {
+                        out.fired = true;
+                        self.run_actions(cx, on.actions, out)?;
+                        break;
+                    }
+                }
+            }
+        }
+        // WHEN: evaluate every condition first, then run the matching ones once, in order.
+        if !prog.whens.is_empty() {
+            for (i, w) in prog.whens.iter().enumerate() {
+                let triggered = (w.uses_clock && cx.tick)
+                    || prog.when_deps[w.deps.range()].iter().any(|&s| self.changed(s));
+                self.when_hits[i] =
+                    triggered && self.truth(cx, w.cond)? && self.all(cx, w.conds)?;
+            }
+            for (i, w) in prog.whens.iter().enumerate() {
+                if self.when_hits[i] {
+                    out.fired = true;
+                    self.run_actions(cx, w.actions, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// End of a successful cycle: versions, change times, publications.
+    fn finish(&mut self, prog: &Program, time: Timestamp, out: &mut CycleOutput) {
+        self.undo.sort_unstable_by_key(|(s, _)| *s);
+        for (slot, old) in &self.undo {
+            let i = *slot as usize;
+            if self.values[i] != *old {
+                self.versions[i] += 1;
+                self.stamps[i] = Some(time);
+                if prog.vars[i].kind == VarKind::Publish {
+                    out.publications.push(Published { slot: *slot, value: Some(self.values[i].clone()) });
+                }
+            }
+        }
+        self.activated.sort_unstable();
+        self.activated.dedup();
+        for &slot in &self.activated {
+            if !out.publications.iter().any(|p| p.slot == slot) {
+                out.publications.push(Published { slot, value: None });
+            }
+        }
+        self.clear_touched();
+    }
+
+    fn clear_touched(&mut self) {
+        for (slot, _) in &self.undo {
+            self.touched[*slot as usize] = 0;
+        }
+        self.undo.clear();
+    }
+
+    fn rollback(&mut self) {
+        while let Some((slot, old)) = self.undo.pop() {
+            self.values[slot as usize] = old;
+            self.touched[slot as usize] = 0;
+        }
+        while let Some((t, old)) = self.timer_undo.pop() {
+            self.timers[t as usize] = old;
+        }
+        self.activated.clear();
+    }
+
+    fn write(&mut self, slot: Slot, v: Value) {
+        let i = slot as usize;
+        if self.touched[i] == 0 {
+            let old = std::mem::replace(&mut self.values[i], v);
+            self.undo.push((slot, old));
+            self.touched[i] = self.undo.len() as u32;
+        } else {
+            self.values[i] = v;
+        }
+    }
+
+    fn changed(&self, slot: Slot) -> bool {
+        let t = self.touched[slot as usize];
+        t != 0 && self.undo[t as usize - 1].1 != self.values[slot as usize]
+    }
+
+    fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> Result<bool, CycleError> {
+        for &c in &cx.prog.conds[conds.range()] {
+            if !self.truth(cx, c)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn run_actions(&mut self, cx: &mut Cx<'_>, actions: Seg, out: &mut CycleOutput) -> Result<(), CycleError> {
+        let prog = cx.prog;
+        for i in actions.range() {
+            cx.count(i, true)?;
+            match prog.actions[i] {
+                Action::Assign { slot, value } => {
+                    let v = self.eval(cx, value)?;
+                    let v = self.accept(cx, slot, v, prog.action_spans[i])?;
+                    self.write(slot, v);
+                }
+                Action::Step { slot, up } => {
+                    let span = prog.action_spans[i];
+                    let n = match &self.values[slot as usize] {
+                        Value::Number(n) => *n,
+                        Value::Unset => {
+                            return Err(cx.err(span, CycleErrorKind::Unset { name: prog.var(slot).name.to_string() }));
+                        }
+                        other => {
+                            return Err(cx.err(span, CycleErrorKind::Type { expected: "a number", found: other.kind_name() }));
+                        }
+                    };
+                    let r = if up { n.checked_add(Decimal::ONE) } else { n.checked_sub(Decimal::ONE) };
+                    let r = r.ok_or_else(|| cx.err(span, CycleErrorKind::Overflow))?;
+                    let v = self.accept(cx, slot, Value::Number(r), span)?;
+                    self.write(slot, v);
+                }
+                Action::Timer { timer, op } => {
+                    let t = timer as usize;
+                    let old = self.timers[t];
+                    let due = cx.time.checked_add(prog.timers[t].duration).ok();
+                    let new = match op {
+                        TimerOp::Start => old.or(due),
+                        TimerOp::Reset => due,
+                        TimerOp::Cancel => None,
+                    };
+                    if new != old {
+                        self.timer_undo.push((timer, old));
+                        self.timers[t] = new;
+                    }
+                }
+                Action::Log { args } => {
+                    let limit = cx.limits.max_log_chars_per_cycle as usize;
+                    for (k, &a) in prog.args[args.range()].iter().enumerate() {
+                        let v = self.eval(cx, a)?;
+                        if out.log_text.len() >= limit {
+                            continue;
+                        }
+                        if k > 0 {
+                            out.log_text.push(' ');
+                        }
+                        let names = |s: Sym| prog.symbol_name(s);
+                        let _ = write!(out.log_text, "{}", v.display(&names));
+                        if out.log_text.len() > limit {
+                            let mut cut = limit;
+                            while !out.log_text.is_char_boundary(cut) {
+                                cut -= 1;
+                            }
+                            out.log_text.truncate(cut);
+                        }
+                    }
+                    out.log_ends.push(out.log_text.len());
+                }
+                Action::Activate { slot } => self.activated.push(slot),
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a value for a variable: not unset, right type, within the constraints.
+    fn accept(&self, cx: &Cx<'_>, slot: Slot, v: Value, span: Span) -> Result<Value, CycleError> {
+        let prog = cx.prog;
+        let var = prog.var(slot);
+        let v = match (&v, var.ty) {
+            (Value::Unset, _) => {
+                return Err(cx.err(span, CycleErrorKind::Unset { name: cx.code(span) }));
+            }
+            (Value::Number(_), Type::Number | Type::Any)
+            | (Value::Bool(_), Type::Bool | Type::Any)
+            | (Value::Str(_), Type::String | Type::Any)
+            | (Value::Enum(_), Type::Enum(_) | Type::Any)
+            | (Value::Time(_), Type::Time | Type::Any)
+            | (Value::List(_) | Value::Object(_), Type::Any) => v,
+            // An untyped message value meeting an enum variable: by name (cold).
+            (Value::Str(s), Type::Enum(_)) => match prog.symbol(s) {
+                Some(sym) => Value::Enum(sym),
+                None => return Err(cx.violation(slot, &v, span)),
+            },
+            (_, ty) => {
+                return Err(cx.err(span, CycleErrorKind::Type { expected: ty.name(), found: v.kind_name() }));
+            }
+        };
+        if prog.satisfies(slot, &v) { Ok(v) } else { Err(cx.violation(slot, &v, span)) }
+    }
+
+    /// A condition: true, false, or unset (false); anything else is an error.
+    fn truth(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<bool, CycleError> {
+        match self.eval(cx, node)? {
+            Value::Bool(b) => Ok(b),
+            Value::Unset => Ok(false),
+            other => Err(cx.err(
+                cx.prog.node_spans[node as usize],
+                CycleErrorKind::Type { expected: "true or false", found: other.kind_name() },
+            )),
+        }
+    }
+
+    fn number(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<Decimal, CycleError> {
+        match self.eval(cx, node)? {
+            Value::Number(n) => Ok(n),
+            Value::Unset => {
+                let span = cx.prog.node_spans[node as usize];
+                Err(cx.err(span, CycleErrorKind::Unset { name: cx.code(span) }))
+            }
+            other => Err(cx.err(
+                cx.prog.node_spans[node as usize],
+                CycleErrorKind::Type { expected: "a number", found: other.kind_name() },
+            )),
+        }
+    }
+
+    fn eval(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<Value, CycleError> {
+        cx.count(node as usize, false)?;
+        let prog = cx.prog;
+        let span = || prog.node_spans[node as usize];
+        Ok(match prog.nodes[node as usize] {
+            Node::Const(c) => prog.consts[c as usize].clone(),
+            Node::Var(s) => self.values[s as usize].clone(),
+            Node::EnumIs(s, sym) => Value::Bool(matches!(self.values[s as usize], Value::Enum(x) if x == sym)),
+            Node::Attr(s, a) => match a {
+                VarAttr::Timestamp => self.stamps[s as usize].map_or(Value::Unset, Value::Time),
+                VarAttr::Version => Value::Number(Decimal::from(self.versions[s as usize])),
+                VarAttr::Modified => Value::Bool(self.changed(s)),
+            },
+            Node::Clock(a) => {
+                let parts = || cx.time_ctx.local_parts(cx.time);
+                match a {
+                    ClockAttr::Now => Value::Time(cx.time),
+                    ClockAttr::Year => Value::Number(Decimal::from(parts().year)),
+                    ClockAttr::Month => Value::Number(Decimal::from(parts().month)),
+                    ClockAttr::Day => Value::Number(Decimal::from(parts().day)),
+                    ClockAttr::Hour => Value::Number(Decimal::from(parts().hour)),
+                    ClockAttr::Minute => Value::Number(Decimal::from(parts().minute)),
+                    ClockAttr::DayOfWeek => {
+                        let d = parts().weekday as usize;
+                        match prog.day_enum.and_then(|e| prog.enums[e as usize].get(d)) {
+                            Some(sym) => Value::Enum(*sym),
+                            None => Value::Unset,
+                        }
+                    }
+                    ClockAttr::Sunrise => cx.time_ctx.sunrise(parts().date()).map_or(Value::Unset, Value::Time),
+                    ClockAttr::Sunset => cx.time_ctx.sunset(parts().date()).map_or(Value::Unset, Value::Time),
+                }
+            }
+            Node::Not(x) => Value::Bool(!self.truth(cx, x)?),
+            Node::Neg(x) => Value::Number(-self.number(cx, x)?),
+            Node::Bin(op, l, r) => match op {
+                BinOp::And => Value::Bool(self.truth(cx, l)? && self.truth(cx, r)?),
+                BinOp::Or => Value::Bool(self.truth(cx, l)? || self.truth(cx, r)?),
+                BinOp::Eq => Value::Bool(self.eval(cx, l)?.lang_eq(&self.eval(cx, r)?)),
+                BinOp::Ne => Value::Bool(!self.eval(cx, l)?.lang_eq(&self.eval(cx, r)?)),
+                BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                    let a = self.eval(cx, l)?;
+                    let b = self.eval(cx, r)?;
+                    let ord = match (&a, &b) {
+                        (Value::Unset, _) | (_, Value::Unset) => return Ok(Value::Bool(false)),
+                        (Value::Number(x), Value::Number(y)) => x.cmp(y),
+                        (Value::Str(x), Value::Str(y)) => x.cmp(y),
+                        (Value::Time(x), Value::Time(y)) => x.cmp(y),
+                        _ => {
+                            return Err(cx.err(span(), CycleErrorKind::Type {
+                                expected: "two numbers, strings or times",
+                                found: b.kind_name(),
+                            }));
+                        }
+                    };
+                    Value::Bool(match op {
+                        BinOp::Lt => ord.is_lt(),
+                        BinOp::Le => ord.is_le(),
+                        BinOp::Gt => ord.is_gt(),
+                        _ => ord.is_ge(),
+                    })
+                }
+                BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
+                    let a = self.number(cx, l)?;
+                    let b = self.number(cx, r)?;
+                    let result = match op {
+                        BinOp::Add => a.checked_add(b),
+                        BinOp::Sub => a.checked_sub(b),
+                        BinOp::Mul => a.checked_mul(b),
+                        _ => {
+                            if b.is_zero() {
+                                return Err(cx.err(span(), CycleErrorKind::DivisionByZero));
+                            }
+                            // Trailing zeros dropped: 10 / 4 is 2.5, not 2.50.
+                            a.checked_div(b).map(|q| q.normalize())
+                        }
+                    };
+                    Value::Number(result.ok_or_else(|| cx.err(span(), CycleErrorKind::Overflow))?)
+                }
+            },
+            Node::Call(f, args) => {
+                let ids = &prog.args[args.start as usize..args.start as usize + args.len as usize];
+                match f {
+                    Builtin::Abs => Value::Number(self.number(cx, ids[0])?.abs()),
+                    Builtin::Min | Builtin::Max => {
+                        let mut best = self.number(cx, ids[0])?;
+                        for &a in &ids[1..] {
+                            let n = self.number(cx, a)?;
+                            if (f == Builtin::Min && n < best) || (f == Builtin::Max && n > best) {
+                                best = n;
+                            }
+                        }
+                        Value::Number(best)
+                    }
+                    Builtin::Round => {
+                        let x = self.number(cx, ids[0])?;
+                        let places = match ids.get(1) {
+                            Some(&p) => self.number(cx, p)?,
+                            None => Decimal::ZERO,
+                        };
+                        if !places.fract().is_zero() || places < Decimal::ZERO || places > Decimal::from(28) {
+                            return Err(cx.err(span(), CycleErrorKind::BadPlaces { places: places.to_string() }));
+                        }
+                        let dp = places.mantissa() as u32 / 10u32.pow(places.scale());
+                        Value::Number(x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero))
+                    }
+                }
+            }
+        })
+    }
+}
+
+impl Cx<'_> {
+    #[inline]
+    fn count(&mut self, at: usize, action: bool) -> Result<(), CycleError> {
+        self.ops += 1;
+        if self.ops > self.limits.max_ops_per_cycle {
+            let span = if action { self.prog.action_spans[at] } else { self.prog.node_spans[at] };
+            return Err(self.err(span, CycleErrorKind::OperationLimit { limit: self.limits.max_ops_per_cycle }));
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn err(&self, span: Span, kind: CycleErrorKind) -> CycleError {
+        CycleError { kind, line: self.prog.line_of(span), code: self.code(span) }
+    }
+
+    #[cold]
+    fn code(&self, span: Span) -> String {
+        self.prog.source.get(span.range()).unwrap_or("").trim().to_string()
+    }
+
+    #[cold]
+    fn violation(&self, slot: Slot, v: &Value, span: Span) -> CycleError {
+        let violation = ConstraintViolation {
+            variable: self.prog.var(slot).name.clone(),
+            value: self.prog.display_value(v),
+            expected: self.prog.describe_constraint(slot),
+        };
+        self.err(span, CycleErrorKind::Constraint(violation))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_output_hands_out_log_lines_in_order() {
+        let mut out = CycleOutput::new();
+        out.log_text.push_str("lamp onsecond");
+        out.log_ends.extend([7, 13]);
+        assert_eq!(out.logs().collect::<Vec<_>>(), ["lamp on", "second"]);
+        out.clear();
+        assert_eq!(out.logs().count(), 0);
+    }
+}

@@ -1,1 +1,630 @@
-//! Deterministic multi-module simulation on a test clock. (lang-core)
+//! Deterministic multi-module simulation on a test clock: the engine behind
+//! `twinlog module test` (the binary does the JSON I/O; this does no I/O at all).
+//!
+//! A [`Simulator`] holds several compiled [`Program`]s and routes what one publishes to the
+//! others that subscribe:
+//! - `SUBSCRIBE module.variable` receives `module`'s publications of `variable`, and its timer
+//!   expiries when `variable` names a timer (they are messages to subscribers, not output);
+//! - `SUBSCRIBE name` (or `SUBSCRIBE topic.name`) receives global events with that variable
+//!   and no module, and publications of `PUBLISH topic.name`.
+//!
+//! The clock starts at the first event's time and moves forward to each event's time before
+//! delivering it, firing on the way every `AT` (minute ticks) and every timer due, in order.
+//! Inputs at the same instant are processed ticks first, then timer expiries, then messages
+//! in the order they were produced (input events in input order, then what their cycles
+//! published: first in, first out). A publication is a message stamped with its cycle's time,
+//! delivered after that cycle ends. A cascade at one instant is cut after
+//! [`Simulator::cascade_limit`] cycles with a [`SimOutput::CycleError`] naming the modules in
+//! the loop; the simulation then goes on with the next instant.
+//!
+//! Instances: a message carrying an instance key reaches that instance of a module declared
+//! `MODULE m[key]` (creating it on its first message); a message without a key reaches every
+//! existing instance; a module without instances takes every message. Publications carry the
+//! key of the instance that made them.
+//!
+//! Speed over long spans: a module is ticked only at the minutes one of its `AT`s fires
+//! (found with `next_fire_after`), or every minute if a `WHEN` reads `system.clock`.
+//!
+//! Decision (LANGUAGE.md is silent): an input event `{module: M, variable: V}` is a message as
+//! if published by `M` for `V` (delivered to subscribers of `M.V`); when nobody subscribes to
+//! `M.V` but `M` is a loaded module with a SUBSCRIBE variable `V` (local name), it goes straight
+//! to that variable — handy for testing one module alone.
+
+use crate::eval::{CycleOutput, Input, Instance, Limits};
+use crate::ir::{ConstraintViolation, Program, Slot, Type, VarKind};
+use crate::time::{TimeContext, TimeError};
+use crate::value::Value;
+use jiff::{SignedDuration, Timestamp};
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+/// One input event (`twinlog module test --events`, one JSON line each).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimEvent {
+    pub time: Timestamp,
+    /// `None` for a global topic variable.
+    pub module: Option<String>,
+    pub variable: String,
+    pub instance: Option<String>,
+    /// `None` for a value-less event. Enum values are given as strings.
+    pub value: Option<Value>,
+}
+
+/// What the simulation produced, in processing order. Enum values are strings here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimOutput {
+    /// A changed PUBLISH variable (`value` is `Some`) or an `activate` (`None`).
+    Publication {
+        time: Timestamp,
+        module: Arc<str>,
+        instance: Option<Arc<str>>,
+        /// The published name: the variable, or `topic.name` for `PUBLISH topic.name AS x`.
+        variable: Arc<str>,
+        value: Option<Value>,
+    },
+    Log { time: Timestamp, module: Arc<str>, instance: Option<Arc<str>>, text: String },
+    CycleError { time: Timestamp, module: Arc<str>, instance: Option<Arc<str>>, message: String },
+}
+
+/// A problem with the modules given to [`Simulator::new`].
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LoadError {
+    #[error("two modules are named `{name}`; module names must be unique")]
+    DuplicateModule { name: String },
+    #[error("module `{module}`: {source}")]
+    Time {
+        module: String,
+        #[source]
+        source: TimeError,
+    },
+}
+
+/// A problem with one input event; `index` is its 0-based position in the input.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    #[error("event at {time} comes after one at {previous}; events must be in time order")]
+    OutOfOrder { index: usize, time: Timestamp, previous: Timestamp },
+    #[error("unknown module `{module}`: no module given is named so or subscribes to `{module}.{variable}`")]
+    UnknownModule { index: usize, module: String, variable: String },
+    #[error("no module subscribes to `{name}`")]
+    UnknownVariable { index: usize, name: String },
+    #[error("module `{module}` cannot take this value: {violation}")]
+    Rejected {
+        index: usize,
+        module: String,
+        #[source]
+        violation: ConstraintViolation,
+    },
+}
+
+impl InputError {
+    pub fn index(&self) -> usize {
+        match self {
+            InputError::OutOfOrder { index, .. }
+            | InputError::UnknownModule { index, .. }
+            | InputError::UnknownVariable { index, .. }
+            | InputError::Rejected { index, .. } => *index,
+        }
+    }
+}
+
+/// Where a message goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Target {
+    /// Subscribers of a route (index into `Simulator::routes`).
+    Route(usize),
+    /// One module's variable directly.
+    Direct(usize, Slot),
+}
+
+#[derive(Debug, Clone)]
+struct Msg {
+    target: Target,
+    instance: Option<Arc<str>>,
+    /// External form (enum values as strings).
+    value: Option<Value>,
+}
+
+#[derive(Debug)]
+struct SimModule {
+    program: Program,
+    instances: Vec<Instance>,
+    by_key: HashMap<Arc<str>, usize>,
+    /// Route of each PUBLISH slot (indexed by slot), and of each timer.
+    publish_route: Vec<Option<usize>>,
+    timer_route: Vec<Option<usize>>,
+    /// The published name of each slot.
+    publish_name: Vec<Arc<str>>,
+    /// The next minute an AT of this module fires (strictly after the last tick handled).
+    next_at: Option<Timestamp>,
+}
+
+/// Several modules on a test clock. See the module docs.
+#[derive(Debug)]
+pub struct Simulator {
+    modules: Vec<SimModule>,
+    /// Subscribers of each route: (module, slot).
+    routes: Vec<Vec<(usize, Slot)>>,
+    route_index: HashMap<String, usize>,
+    time_ctx: TimeContext,
+    limits: Limits,
+    cascade_limit: u32,
+    now: Option<Timestamp>,
+    last_event: Option<Timestamp>,
+    /// Ticks up to and including this minute are done.
+    ticked_through: Option<Timestamp>,
+    queue: VecDeque<Msg>,
+    cycles_at_instant: u32,
+    loop_counts: Vec<u32>,
+    output: Vec<SimOutput>,
+    out: CycleOutput,
+}
+
+const MINUTE: SignedDuration = SignedDuration::from_secs(60);
+
+fn floor_minute(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second().div_euclid(60) * 60).unwrap_or(t)
+}
+
+impl Simulator {
+    /// Default cascade limit: cycles at one instant before a loop is declared.
+    pub const DEFAULT_CASCADE_LIMIT: u32 = 1_000;
+
+    /// Loads compiled modules. `time_ctx` gives the zone and location of every `AT`.
+    pub fn new(programs: Vec<Program>, time_ctx: TimeContext) -> Result<Self, LoadError> {
+        let mut seen = std::collections::HashSet::new();
+        for p in &programs {
+            if !seen.insert(p.name.clone()) {
+                return Err(LoadError::DuplicateModule { name: p.name.to_string() });
+            }
+            for at in &p.ats {
+                time_ctx
+                    .validate(&at.spec)
+                    .map_err(|source| LoadError::Time { module: p.name.to_string(), source })?;
+            }
+        }
+        let mut sim = Simulator {
+            modules: Vec::new(),
+            routes: Vec::new(),
+            route_index: HashMap::new(),
+            time_ctx,
+            limits: Limits::default(),
+            cascade_limit: Self::DEFAULT_CASCADE_LIMIT,
+            now: None,
+            last_event: None,
+            ticked_through: None,
+            queue: VecDeque::new(),
+            cycles_at_instant: 0,
+            loop_counts: vec![0; programs.len()],
+            output: Vec::new(),
+            out: CycleOutput::new(),
+        };
+        // Subscriptions first, so publications can find their routes.
+        for (m, p) in programs.iter().enumerate() {
+            for (slot, v) in p.vars.iter().enumerate() {
+                if v.kind == VarKind::Subscribe
+                    && let Some(src) = &v.source
+                {
+                    let r = sim.route(src);
+                    sim.routes[r].push((m, slot as Slot));
+                }
+            }
+        }
+        for p in programs {
+            let publish_name: Vec<Arc<str>> = p
+                .vars
+                .iter()
+                .map(|v| v.source.clone().filter(|_| v.kind == VarKind::Publish).unwrap_or_else(|| v.name.clone()))
+                .collect();
+            let publish_route = p
+                .vars
+                .iter()
+                .zip(&publish_name)
+                .map(|(v, name)| {
+                    if v.kind != VarKind::Publish {
+                        return None;
+                    }
+                    let key = if v.source.is_some() { name.to_string() } else { format!("{}.{}", p.name, name) };
+                    sim.route_index.get(&key).copied()
+                })
+                .collect();
+            let timer_route =
+                p.timers.iter().map(|t| sim.route_index.get(&format!("{}.{}", p.name, t.name)).copied()).collect();
+            let instances = if p.instance_key.is_none() { vec![Instance::new(&p, None)] } else { Vec::new() };
+            sim.modules.push(SimModule {
+                program: p,
+                instances,
+                by_key: HashMap::new(),
+                publish_route,
+                timer_route,
+                publish_name,
+                next_at: None,
+            });
+        }
+        Ok(sim)
+    }
+
+    /// Replaces the run-time limits and the cascade limit.
+    pub fn with_limits(mut self, limits: Limits, cascade_limit: u32) -> Self {
+        self.limits = limits;
+        self.cascade_limit = cascade_limit.max(1);
+        self
+    }
+
+    pub fn cascade_limit(&self) -> u32 {
+        self.cascade_limit
+    }
+
+    fn route(&mut self, key: &str) -> usize {
+        if let Some(r) = self.route_index.get(key) {
+            return *r;
+        }
+        self.routes.push(Vec::new());
+        self.route_index.insert(key.to_string(), self.routes.len() - 1);
+        self.routes.len() - 1
+    }
+
+    /// The program of a loaded module.
+    pub fn program(&self, module: &str) -> Option<&Program> {
+        self.modules.iter().find(|m| &*m.program.name == module).map(|m| &m.program)
+    }
+
+    /// The current value of a variable of a module instance (`None` if unknown), with enum
+    /// values as strings.
+    pub fn value(&self, module: &str, instance: Option<&str>, variable: &str) -> Option<Value> {
+        let m = self.modules.iter().find(|m| &*m.program.name == module)?;
+        let slot = m.program.slot(variable)?;
+        let inst = match instance {
+            Some(k) => &m.instances[*m.by_key.get(k)?],
+            None => m.instances.first()?,
+        };
+        Some(m.program.externalize(inst.value(slot)))
+    }
+
+    /// Runs a whole input: validates every event first (all errors are returned, each with
+    /// its index), then processes them and moves the clock on to `until` if given.
+    pub fn run(&mut self, events: &[SimEvent], until: Option<Timestamp>) -> Result<Vec<SimOutput>, Vec<InputError>> {
+        let mut errors = Vec::new();
+        let mut previous = self.last_event;
+        let mut targets = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            if let Some(p) = previous
+                && e.time < p
+            {
+                errors.push(InputError::OutOfOrder { index: i, time: e.time, previous: p });
+            } else {
+                previous = Some(e.time);
+            }
+            match self.validate(i, e) {
+                Ok(t) => targets.push(t),
+                Err(err) => errors.push(err),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        for (e, target) in events.iter().zip(targets) {
+            self.deliver_event(e, target);
+        }
+        match until {
+            Some(t) => self.run_until(t),
+            None => self.settle(),
+        }
+        Ok(self.take_output())
+    }
+
+    /// Validates and queues one event (processing everything due before it).
+    pub fn push(&mut self, index: usize, event: &SimEvent) -> Result<(), InputError> {
+        if let Some(p) = self.last_event
+            && event.time < p
+        {
+            return Err(InputError::OutOfOrder { index, time: event.time, previous: p });
+        }
+        let target = self.validate(index, event)?;
+        self.deliver_event(event, target);
+        Ok(())
+    }
+
+    fn validate(&self, index: usize, e: &SimEvent) -> Result<Target, InputError> {
+        let key = match &e.module {
+            Some(m) => format!("{m}.{}", e.variable),
+            None => e.variable.clone(),
+        };
+        let target = match self.route_index.get(&key) {
+            Some(&r) => Target::Route(r),
+            None => match &e.module {
+                Some(m) => {
+                    let Some(mi) = self.modules.iter().position(|x| &*x.program.name == m) else {
+                        return Err(InputError::UnknownModule { index, module: m.clone(), variable: e.variable.clone() });
+                    };
+                    let p = &self.modules[mi].program;
+                    match p.vars.iter().position(|v| v.kind == VarKind::Subscribe && *v.name == *e.variable) {
+                        Some(slot) => Target::Direct(mi, slot as Slot),
+                        None => return Err(InputError::UnknownVariable { index, name: key }),
+                    }
+                }
+                None => return Err(InputError::UnknownVariable { index, name: key }),
+            },
+        };
+        if let Some(v) = &e.value {
+            let subscribers: &[(usize, Slot)] = match target {
+                Target::Route(r) => &self.routes[r],
+                Target::Direct(m, s) => &[(m, s)][..],
+            };
+            for &(m, slot) in subscribers {
+                let p = &self.modules[m].program;
+                if let Err(violation) = p.coerce_input(slot, v) {
+                    return Err(InputError::Rejected { index, module: p.name.to_string(), violation });
+                }
+            }
+        }
+        Ok(target)
+    }
+
+    fn deliver_event(&mut self, e: &SimEvent, target: Target) {
+        self.last_event = Some(e.time);
+        self.advance(e.time);
+        self.queue.push_back(Msg { target, instance: e.instance.as_deref().map(Arc::from), value: e.value.clone() });
+    }
+
+    /// Moves the clock to `t`, processing everything due up to and including `t`, and the
+    /// messages queued at `t`.
+    pub fn run_until(&mut self, t: Timestamp) {
+        if self.now.is_some_and(|n| t < n) {
+            self.settle();
+            return;
+        }
+        self.advance(t);
+        self.settle();
+    }
+
+    /// Processes the messages queued at the current instant (and their cascades).
+    pub fn settle(&mut self) {
+        self.drain();
+    }
+
+    /// Takes the output produced so far.
+    pub fn take_output(&mut self) -> Vec<SimOutput> {
+        std::mem::take(&mut self.output)
+    }
+
+    /// The current time of the test clock.
+    pub fn now(&self) -> Option<Timestamp> {
+        self.now
+    }
+
+    /// Drains the current instant, then processes every instant up to `t`: ticks and timers
+    /// at `t` itself too (its messages come after them).
+    fn advance(&mut self, t: Timestamp) {
+        let Some(now) = self.now else {
+            // The clock starts here; ticks at this very minute still count.
+            self.start_clock(t);
+            self.instant(t);
+            return;
+        };
+        if t <= now {
+            // Same instant: the new message queues behind what is already waiting.
+            return;
+        }
+        self.drain();
+        loop {
+            let next = self.next_instant();
+            match next {
+                Some(n) if n <= t => {
+                    self.set_now(n);
+                    self.instant(n);
+                    if n < t {
+                        self.drain();
+                    }
+                }
+                _ => break,
+            }
+        }
+        if self.now != Some(t) {
+            self.set_now(t);
+            self.instant(t);
+        }
+    }
+
+    fn start_clock(&mut self, t: Timestamp) {
+        self.now = Some(t);
+        self.cycles_at_instant = 0;
+        // A tick at the start minute fires only if the clock starts on the minute.
+        let before = t - SignedDuration::from_secs(1);
+        self.ticked_through = Some(floor_minute(before));
+        for m in 0..self.modules.len() {
+            self.modules[m].next_at = self.next_at_after(m, before);
+        }
+    }
+
+    fn set_now(&mut self, t: Timestamp) {
+        if self.now != Some(t) {
+            self.now = Some(t);
+            self.cycles_at_instant = 0;
+            self.loop_counts.iter_mut().for_each(|c| *c = 0);
+        }
+    }
+
+    fn next_at_after(&self, m: usize, after: Timestamp) -> Option<Timestamp> {
+        let p = &self.modules[m].program;
+        if p.when_uses_clock {
+            return Some(floor_minute(after) + MINUTE);
+        }
+        p.ats.iter().filter_map(|a| self.time_ctx.next_fire_after(&a.spec, after)).min()
+    }
+
+    /// The next instant with a tick or a timer, after the current one's ticks.
+    fn next_instant(&self) -> Option<Timestamp> {
+        let tick = self
+            .modules
+            .iter()
+            .filter(|m| !m.instances.is_empty())
+            .filter_map(|m| m.next_at)
+            .filter(|t| self.ticked_through.is_none_or(|d| *t > d))
+            .min();
+        let timer = self.modules.iter().flat_map(|m| m.instances.iter().filter_map(|i| i.next_timer())).map(|(t, _)| t).min();
+        match (tick, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Ticks (if `t` is a minute not yet ticked) and timer expiries at `t`.
+    fn instant(&mut self, t: Timestamp) {
+        if t.as_second().rem_euclid(60) == 0 && t.subsec_nanosecond() == 0 && self.ticked_through.is_none_or(|d| t > d) {
+            self.ticked_through = Some(t);
+            for m in 0..self.modules.len() {
+                if self.modules[m].next_at.is_some_and(|n| n <= t) {
+                    for i in 0..self.modules[m].instances.len() {
+                        self.cycle(m, i, t, Input::Tick);
+                    }
+                    self.modules[m].next_at = self.next_at_after(m, t);
+                }
+            }
+        }
+        // Timers due at or before `t`, earliest first (module, instance, timer order on ties).
+        loop {
+            let mut best: Option<(Timestamp, usize, usize, u16)> = None;
+            for (m, module) in self.modules.iter().enumerate() {
+                for (i, inst) in module.instances.iter().enumerate() {
+                    if let Some((due, timer)) = inst.next_timer()
+                        && due <= t
+                        && best.is_none_or(|b| (due, m, i, timer) < b)
+                    {
+                        best = Some((due, m, i, timer));
+                    }
+                }
+            }
+            let Some((_, m, i, timer)) = best else { break };
+            if let Some(r) = self.modules[m].timer_route[timer as usize] {
+                let key = self.modules[m].instances[i].key().cloned();
+                self.queue.push_back(Msg { target: Target::Route(r), instance: key, value: None });
+            }
+            self.cycle(m, i, t, Input::Timer(timer));
+        }
+    }
+
+    /// Delivers queued messages until none is left, within the cascade limit.
+    fn drain(&mut self) {
+        let Some(now) = self.now else { return };
+        while let Some(msg) = self.queue.pop_front() {
+            let subscribers: Vec<(usize, Slot)> = match msg.target {
+                Target::Route(r) => self.routes[r].clone(),
+                Target::Direct(m, s) => vec![(m, s)],
+            };
+            for (m, slot) in subscribers {
+                let value = match &msg.value {
+                    None => None,
+                    Some(v) => match self.modules[m].program.coerce_input(slot, v) {
+                        Ok(v) => Some(v),
+                        Err(violation) => {
+                            let module = self.modules[m].program.name.clone();
+                            self.output.push(SimOutput::CycleError {
+                                time: now,
+                                module,
+                                instance: msg.instance.clone(),
+                                message: format!("message rejected: {violation}"),
+                            });
+                            continue;
+                        }
+                    },
+                };
+                let targets: Vec<usize> = if self.modules[m].program.instance_key.is_some() {
+                    match &msg.instance {
+                        Some(k) => vec![self.instance_for(m, k)],
+                        None => (0..self.modules[m].instances.len()).collect(),
+                    }
+                } else {
+                    vec![0]
+                };
+                for i in targets {
+                    if self.cycles_at_instant >= self.cascade_limit {
+                        self.cascade_overflow(now, m);
+                        return;
+                    }
+                    self.cycle(m, i, now, Input::Message { slot, value: value.clone() });
+                }
+            }
+        }
+    }
+
+    #[cold]
+    fn cascade_overflow(&mut self, now: Timestamp, m: usize) {
+        let mut names: Vec<&str> = self
+            .loop_counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 1)
+            .map(|(i, _)| &*self.modules[i].program.name)
+            .collect();
+        names.sort_unstable();
+        let message = format!(
+            "cascade limit reached: more than {} cycles at one instant; modules in the loop: {}",
+            self.cascade_limit,
+            names.join(", ")
+        );
+        self.output.push(SimOutput::CycleError { time: now, module: self.modules[m].program.name.clone(), instance: None, message });
+        self.queue.clear();
+    }
+
+    fn instance_for(&mut self, m: usize, key: &str) -> usize {
+        let module = &mut self.modules[m];
+        if let Some(&i) = module.by_key.get(key) {
+            return i;
+        }
+        let key: Arc<str> = Arc::from(key);
+        module.instances.push(Instance::new(&module.program, Some(key.clone())));
+        module.by_key.insert(key, module.instances.len() - 1);
+        // A new instance of a module with ATs: make sure its ticks are scheduled.
+        if module.next_at.is_none() && (!module.program.ats.is_empty() || module.program.when_uses_clock) {
+            let after = self.ticked_through.unwrap_or(Timestamp::UNIX_EPOCH);
+            self.modules[m].next_at = self.next_at_after(m, after);
+        }
+        self.modules[m].instances.len() - 1
+    }
+
+    fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: Input) {
+        self.cycles_at_instant += 1;
+        self.loop_counts[m] += 1;
+        let module = &mut self.modules[m];
+        let result = module.instances[i].run_cycle(&module.program, &self.time_ctx, t, input, &self.limits, &mut self.out);
+        let name = module.program.name.clone();
+        let key = module.instances[i].key().cloned();
+        for text in self.out.logs() {
+            self.output.push(SimOutput::Log { time: t, module: name.clone(), instance: key.clone(), text: text.to_string() });
+        }
+        if let Err(e) = result {
+            self.output.push(SimOutput::CycleError { time: t, module: name, instance: key, message: e.to_string() });
+            return;
+        }
+        for p in &self.out.publications {
+            let value = p.value.as_ref().map(|v| module.program.externalize(v));
+            self.output.push(SimOutput::Publication {
+                time: t,
+                module: name.clone(),
+                instance: key.clone(),
+                variable: module.publish_name[p.slot as usize].clone(),
+                value: value.clone(),
+            });
+            if let Some(r) = module.publish_route[p.slot as usize] {
+                self.queue.push_back(Msg { target: Target::Route(r), instance: key.clone(), value });
+            }
+        }
+    }
+}
+
+/// Whether a value could be given to a variable of this type at all (for front ends that
+/// want to check input types early).
+pub fn type_accepts(ty: Type, value: &Value) -> bool {
+    matches!(
+        (ty, value),
+        (Type::Any, _)
+            | (_, Value::Unset)
+            | (Type::Bool, Value::Bool(_))
+            | (Type::Number, Value::Number(_))
+            | (Type::String | Type::Enum(_), Value::Str(_))
+            | (Type::Time, Value::Time(_))
+    )
+}

@@ -1,1 +1,183 @@
-//! Runtime values. (lang-core)
+//! Runtime values: what a variable holds, what a message carries, what an expression yields.
+//!
+//! The hot variants are cheap to copy: a number ([`Decimal`], 16 bytes), a boolean, an enum
+//! value ([`Sym`], an index into the program's interned names) and a time are plain data, so
+//! cloning them never allocates. Strings are `Arc<str>` (a clone is a reference count bump);
+//! lists and objects exist for messages that carry structured data and are shared the same way.
+//!
+//! Two notions of equality live here on purpose:
+//! - `==` ([`PartialEq`]) is *identity of state*: `Unset == Unset`, numbers compare by value
+//!   (`1.0 == 1.00`). The evaluator uses it to decide whether a variable changed.
+//! - [`Value::lang_eq`] is the language's `==`: an unset value is unequal to everything,
+//!   itself included (LANGUAGE.md: "it compares unequal to everything").
+
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use std::fmt;
+use std::sync::Arc;
+
+/// An interned name (an enum value) of one compiled program; see `ir::Program::symbol_name`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sym(pub u32);
+
+/// A runtime value.
+#[derive(Debug, Clone, Default)]
+pub enum Value {
+    /// No value yet (a variable without an initial value), or JSON `null`.
+    #[default]
+    Unset,
+    Bool(bool),
+    /// Exact decimal, scale kept (`0.50`).
+    Number(Decimal),
+    Str(Arc<str>),
+    /// An enum value, interned in the program that holds it.
+    Enum(Sym),
+    Time(Timestamp),
+    List(Arc<[Value]>),
+    Object(Arc<[(Arc<str>, Value)]>),
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        use Value::*;
+        match (self, other) {
+            (Unset, Unset) => true,
+            (Bool(a), Bool(b)) => a == b,
+            (Number(a), Number(b)) => a == b,
+            (Str(a), Str(b)) => a == b,
+            (Enum(a), Enum(b)) => a == b,
+            (Time(a), Time(b)) => a == b,
+            (List(a), List(b)) => a == b,
+            (Object(a), Object(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    /// The language's `==`: unset is unequal to everything, itself included.
+    pub fn lang_eq(&self, other: &Value) -> bool {
+        !self.is_unset() && !other.is_unset() && self == other
+    }
+
+    pub fn is_unset(&self) -> bool {
+        matches!(self, Value::Unset)
+    }
+
+    /// The kind, for error messages: "a number", "an enum value".
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Unset => "unset",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Enum(_) => "an enum value",
+            Value::Time(_) => "a time",
+            Value::List(_) => "a list",
+            Value::Object(_) => "an object",
+        }
+    }
+
+    pub fn number(n: impl Into<Decimal>) -> Value {
+        Value::Number(n.into())
+    }
+
+    pub fn string(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    pub fn as_number(&self) -> Option<Decimal> {
+        match self {
+            Value::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Displays the value; enum values need their program's names, given by `name_of`.
+    pub fn display<'a>(&'a self, name_of: &'a dyn Fn(Sym) -> &'a str) -> DisplayValue<'a> {
+        DisplayValue { value: self, name_of }
+    }
+}
+
+/// [`Value::display`]: strings without quotes, numbers with their scale, times in RFC 3339.
+pub struct DisplayValue<'a> {
+    value: &'a Value,
+    name_of: &'a dyn Fn(Sym) -> &'a str,
+}
+
+impl fmt::Debug for DisplayValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for DisplayValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value {
+            Value::Unset => f.write_str("unset"),
+            Value::Bool(true) => f.write_str("true"),
+            Value::Bool(false) => f.write_str("false"),
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Str(s) => f.write_str(s),
+            Value::Enum(s) => f.write_str((self.name_of)(*s)),
+            Value::Time(t) => write!(f, "{t}"),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", v.display(self.name_of))?;
+                }
+                f.write_str("]")
+            }
+            Value::Object(fields) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {}", v.display(self.name_of))?;
+                }
+                f.write_str("}")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stays_small_and_hot_variants_copy_without_allocating() {
+        // Decimal (16 bytes) plus the tag; Arc<str> is two words.
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        let n = Value::number(Decimal::new(50, 2));
+        assert_eq!(n.clone(), Value::number(Decimal::new(5, 1)), "1 scale-insensitive equality");
+    }
+
+    #[test]
+    fn unset_is_unequal_to_everything_in_the_language() {
+        assert!(!Value::Unset.lang_eq(&Value::Unset));
+        assert!(Value::Unset == Value::Unset, "but unchanged as state");
+        assert!(Value::Bool(false).lang_eq(&Value::Bool(false)));
+        assert!(!Value::string("1").lang_eq(&Value::number(1)));
+    }
+
+    #[test]
+    fn display_keeps_scale_and_names_enums() {
+        let names = |s: Sym| if s.0 == 0 { "off" } else { "on" };
+        assert_eq!(Value::number(Decimal::new(50, 2)).display(&names).to_string(), "0.50");
+        assert_eq!(Value::Enum(Sym(1)).display(&names).to_string(), "on");
+        let list = Value::List(Arc::from(vec![Value::Bool(true), Value::string("a")]));
+        assert_eq!(list.display(&names).to_string(), "[true, a]");
+    }
+}
