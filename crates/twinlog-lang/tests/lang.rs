@@ -3,14 +3,10 @@
 //! resolves `mod x;` next to itself (`tests/x.rs`), not in `tests/lang/`.
 
 #[path = "lang/check.rs"]
-#[path = "lang/check.rs"]
 mod check; // names, types, constraints: diagnostics snapshots
-#[path = "lang/eval.rs"]
 #[path = "lang/eval.rs"]
 mod eval; // cycle semantics, instances, timers, property: never panics
 #[path = "lang/syntax.rs"]
-#[path = "lang/syntax.rs"]
 mod syntax; // lexer, parser, formatter: diagnostics snapshots, parse ∘ format ∘ parse
-#[path = "lang/time.rs"]
 #[path = "lang/time.rs"]
 mod time; // AT schedules minute by minute over a year, DST, seasons, sun
