@@ -19,8 +19,8 @@ use twinlog_core::{StoredRecord, Timestamp, TopicName};
 
 use crate::error::BusError;
 use crate::types::{
-    ConsumerOptions, Delivery, GroupId, ProducerRecord, StartAt, TopicDescription,
-    TopicPartition, TopicSpec,
+    ConsumerOptions, Delivery, GroupId, ProducerRecord, StartAt, TopicDescription, TopicPartition,
+    TopicSpec,
 };
 
 /// A boxed, `Send` future: what the object-safe async methods return.
@@ -30,14 +30,19 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Bus: Send + Sync + fmt::Debug {
     /// Creates a topic. Errors: [`BusError::TopicExists`], [`BusError::InvalidTopicSpec`]
     /// (0 partitions), [`BusError::ReservedTopic`] (names starting with `__`).
-    fn create_topic(&self, name: &TopicName, spec: TopicSpec) -> BoxFuture<'_, Result<(), BusError>>;
+    fn create_topic(
+        &self,
+        name: &TopicName,
+        spec: TopicSpec,
+    ) -> BoxFuture<'_, Result<(), BusError>>;
 
     /// The names of all user topics, sorted (internal `__` topics are not listed).
     fn list_topics(&self) -> BoxFuture<'_, Result<Vec<TopicName>, BusError>>;
 
     /// A topic's specification and per-partition start/end offsets.
     /// Error: [`BusError::UnknownTopic`].
-    fn describe_topic(&self, name: &TopicName) -> BoxFuture<'_, Result<TopicDescription, BusError>>;
+    fn describe_topic(&self, name: &TopicName)
+    -> BoxFuture<'_, Result<TopicDescription, BusError>>;
 
     /// Sends one record. It is enqueued when this method returns (so records sent one after
     /// the other to a partition get increasing offsets even if the futures are awaited later
@@ -57,7 +62,8 @@ pub trait Bus: Send + Sync + fmt::Debug {
         topic: &TopicName,
         records: Vec<ProducerRecord>,
     ) -> BoxFuture<'static, Result<Vec<Delivery>, BusError>> {
-        let pending: Vec<DeliveryFuture> = records.into_iter().map(|r| self.send(topic, r)).collect();
+        let pending: Vec<DeliveryFuture> =
+            records.into_iter().map(|r| self.send(topic, r)).collect();
         Box::pin(async move {
             let mut out = Vec::with_capacity(pending.len());
             for f in pending {
@@ -163,7 +169,10 @@ pub trait Consumer: Send + fmt::Debug {
     /// Commits offsets (each the next offset to read) durably for the group. Every partition
     /// must be owned by this consumer now ([`BusError::NotAssigned`] otherwise: this fences a
     /// member whose partition moved away from overwriting its new owner's progress).
-    fn commit(&mut self, offsets: Vec<(TopicPartition, u64)>) -> BoxFuture<'_, Result<(), BusError>>;
+    fn commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, u64)>,
+    ) -> BoxFuture<'_, Result<(), BusError>>;
 
     /// Commits the current position of every owned partition.
     fn commit_consumed(&mut self) -> BoxFuture<'_, Result<(), BusError>>;
@@ -284,7 +293,10 @@ impl DeliveryFuture {
     }
 
     /// A delivery to `partition` whose offset `offset` will resolve to.
-    pub fn pending(partition: u32, offset: BoxFuture<'static, Result<u64, BusError>>) -> DeliveryFuture {
+    pub fn pending(
+        partition: u32,
+        offset: BoxFuture<'static, Result<u64, BusError>>,
+    ) -> DeliveryFuture {
         DeliveryFuture {
             inner: DeliveryInner::Pending {
                 partition,

@@ -207,7 +207,10 @@ pub async fn send_returns_dense_offsets_per_partition<H: Harness>(h: &H) {
             .expect("read");
         let offsets: Vec<u64> = read.iter().map(|r| r.offset).collect();
         assert_eq!(offsets, (0..6).collect::<Vec<u64>>());
-        assert!(read.iter().all(|r| r.partition == p && &*r.topic == "dense"));
+        assert!(
+            read.iter()
+                .all(|r| r.partition == p && &*r.topic == "dense")
+        );
     }
 }
 
@@ -256,7 +259,11 @@ pub async fn same_key_same_partition_in_order<H: Harness>(h: &H) {
             .send(&t, record(Some(k), &format!("{k}:10"), 10).into())
             .await
             .expect("send after reopen");
-        assert_eq!(d.partition, partition_for_key(k.as_bytes(), 4), "key {k} after reopen");
+        assert_eq!(
+            d.partition,
+            partition_for_key(k.as_bytes(), 4),
+            "key {k} after reopen"
+        );
         let read = bus
             .read(&TopicPartition::new(t.clone(), d.partition), 0, 1000)
             .await
@@ -314,11 +321,18 @@ pub async fn committed_offsets_survive_reopen<H: Harness>(h: &H) {
     let g = group("billing");
     let tp = TopicPartition::new(t.clone(), 0);
     let mut c = bus
-        .subscribe(&g, std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe");
     let got = consume(&mut c, 3).await;
-    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![0, 1, 2]);
+    assert_eq!(
+        got.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        vec![0, 1, 2]
+    );
     c.commit(vec![(tp.clone(), 3)]).await.expect("commit");
     assert_eq!(bus.committed(&g, &tp).await.expect("committed"), Some(3));
     drop(c);
@@ -326,11 +340,17 @@ pub async fn committed_offsets_survive_reopen<H: Harness>(h: &H) {
     let bus = h.reopen(bus);
     assert_eq!(bus.committed(&g, &tp).await.expect("committed"), Some(3));
     assert_eq!(
-        bus.committed(&group("other"), &tp).await.expect("committed"),
+        bus.committed(&group("other"), &tp)
+            .await
+            .expect("committed"),
         None
     );
     let mut c = bus
-        .subscribe(&g, std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe again");
     let got = consume(&mut c, 2).await;
@@ -362,7 +382,10 @@ pub async fn single_member_gets_every_partition<H: Harness>(h: &H) {
     let mut all = tps(&a, 0..3);
     all.extend(tps(&b, 0..2));
     all.sort();
-    assert_eq!(listener.events(), vec![RebalanceEvent::Assigned(all.clone())]);
+    assert_eq!(
+        listener.events(),
+        vec![RebalanceEvent::Assigned(all.clone())]
+    );
     assert_eq!(c.assignment(), all);
 }
 
@@ -373,9 +396,12 @@ pub async fn group_rebalance_fires_revoke_and_assign<H: Harness>(h: &H) {
     let t = topic("rebalance");
     create(&bus, &t, 4).await;
     for p in 0..4 {
-        bus.send(&t, ProducerRecord::to_partition(record(None, "first", 0), p))
-            .await
-            .expect("send");
+        bus.send(
+            &t,
+            ProducerRecord::to_partition(record(None, "first", 0), p),
+        )
+        .await
+        .expect("send");
     }
     let g = group("workers");
     let la = Arc::new(RecordingListener::default());
@@ -384,7 +410,13 @@ pub async fn group_rebalance_fires_revoke_and_assign<H: Harness>(h: &H) {
         .await
         .expect("subscribe a");
     let got = consume(&mut a, 4).await;
-    assert_eq!(got.iter().map(|r| r.partition).collect::<BTreeSet<_>>().len(), 4);
+    assert_eq!(
+        got.iter()
+            .map(|r| r.partition)
+            .collect::<BTreeSet<_>>()
+            .len(),
+        4
+    );
     assert_eq!(la.events(), vec![RebalanceEvent::Assigned(tps(&t, 0..4))]);
     a.commit_consumed().await.expect("commit");
 
@@ -395,9 +427,12 @@ pub async fn group_rebalance_fires_revoke_and_assign<H: Harness>(h: &H) {
         .await
         .expect("subscribe b");
     for p in 0..4 {
-        bus.send(&t, ProducerRecord::to_partition(record(None, "second", 0), p))
-            .await
-            .expect("send");
+        bus.send(
+            &t,
+            ProducerRecord::to_partition(record(None, "second", 0), p),
+        )
+        .await
+        .expect("send");
     }
     let mut b_task = tokio::spawn(async move {
         let got = b.poll(10).await.expect("poll b");
@@ -469,20 +504,36 @@ pub async fn commit_is_fenced_to_the_owner<H: Harness>(h: &H) {
     let bus = h.open();
     let t = topic("fenced");
     create(&bus, &t, 1).await;
-    bus.send(&t, record(None, "x", 0).into()).await.expect("send");
+    bus.send(&t, record(None, "x", 0).into())
+        .await
+        .expect("send");
     let g = group("fence");
     let mut a = bus
-        .subscribe(&g, std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe a");
     consume(&mut a, 1).await;
     let mut b = bus
-        .subscribe(&g, std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe b");
     let tp = TopicPartition::new(t.clone(), 0);
-    let err = b.commit(vec![(tp.clone(), 1)]).await.expect_err("b owns nothing");
-    assert!(matches!(err, BusError::NotAssigned { partition: 0, .. }), "{err}");
+    let err = b
+        .commit(vec![(tp.clone(), 1)])
+        .await
+        .expect_err("b owns nothing");
+    assert!(
+        matches!(err, BusError::NotAssigned { partition: 0, .. }),
+        "{err}"
+    );
     assert!(matches!(b.seek(&tp, 0), Err(BusError::NotAssigned { .. })));
     a.commit(vec![(tp.clone(), 1)]).await.expect("a owns it");
     assert_eq!(bus.committed(&g, &tp).await.expect("committed"), Some(1));
@@ -503,14 +554,27 @@ pub async fn two_groups_each_see_all_records<H: Harness>(h: &H) {
     }
     for name in ["audit", "twins"] {
         let mut c = bus
-            .subscribe(&group(name), std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+            .subscribe(
+                &group(name),
+                std::slice::from_ref(&t),
+                Arc::new(RecordingListener::default()),
+            )
             .await
             .expect("subscribe");
-        let got: BTreeSet<(u32, u64)> = consume(&mut c, 10)
-            .await
-            .iter()
-            .map(|r| (r.partition, r.offset))
-            .collect();
+        let records = consume(&mut c, 10).await;
+        // Within a partition, records arrive in offset order.
+        let mut last: BTreeMap<u32, u64> = BTreeMap::new();
+        for r in &records {
+            if let Some(prev) = last.insert(r.partition, r.offset) {
+                assert!(
+                    r.offset > prev,
+                    "partition {} went {prev} -> {}",
+                    r.partition,
+                    r.offset
+                );
+            }
+        }
+        let got: BTreeSet<(u32, u64)> = records.iter().map(|r| (r.partition, r.offset)).collect();
         assert_eq!(got, sent, "group {name}");
     }
 }
@@ -520,7 +584,9 @@ pub async fn latest_reset_skips_existing_records<H: Harness>(h: &H) {
     let bus = h.open();
     let t = topic("latest");
     create(&bus, &t, 1).await;
-    bus.send(&t, record(None, "old", 0).into()).await.expect("send");
+    bus.send(&t, record(None, "old", 0).into())
+        .await
+        .expect("send");
     let mut c = bus
         .subscribe_with(
             &group("late"),
@@ -533,7 +599,9 @@ pub async fn latest_reset_skips_existing_records<H: Harness>(h: &H) {
     // The first poll takes the assignment (at the end, offset 1) and waits.
     let mut next = c.next();
     assert_parked(&mut next).await;
-    bus.send(&t, record(None, "new", 0).into()).await.expect("send");
+    bus.send(&t, record(None, "new", 0).into())
+        .await
+        .expect("send");
     let got = next.await.expect("next");
     assert_eq!((got.offset, value(&got)), (1, "new".to_owned()));
 }
@@ -549,7 +617,11 @@ pub async fn on_assigned_can_seek<H: Harness>(h: &H) {
             .expect("send");
     }
     let mut c = bus
-        .subscribe(&group("snap"), std::slice::from_ref(&t), Arc::new(RecordingListener::seeking_to(3)))
+        .subscribe(
+            &group("snap"),
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::seeking_to(3)),
+        )
         .await
         .expect("subscribe");
     let got = consume(&mut c, 2).await;
@@ -569,14 +641,31 @@ pub async fn seek_by_offset_and_time<H: Harness>(h: &H) {
             .expect("send");
     }
     let at = |micros: i64| Timestamp::from_micros(micros);
-    assert_eq!(bus.offset_for_timestamp(&tp, at(2500)).await.expect("oft"), Some(2));
-    assert_eq!(bus.offset_for_timestamp(&tp, at(3000)).await.expect("oft"), Some(2));
-    assert_eq!(bus.offset_for_timestamp(&tp, at(0)).await.expect("oft"), Some(0));
-    assert_eq!(bus.offset_for_timestamp(&tp, at(10_001)).await.expect("oft"), None);
+    assert_eq!(
+        bus.offset_for_timestamp(&tp, at(2500)).await.expect("oft"),
+        Some(2)
+    );
+    assert_eq!(
+        bus.offset_for_timestamp(&tp, at(3000)).await.expect("oft"),
+        Some(2)
+    );
+    assert_eq!(
+        bus.offset_for_timestamp(&tp, at(0)).await.expect("oft"),
+        Some(0)
+    );
+    assert_eq!(
+        bus.offset_for_timestamp(&tp, at(10_001))
+            .await
+            .expect("oft"),
+        None
+    );
 
     let mut r = bus.reader(&tp, StartAt::Offset(7)).await.expect("reader");
     assert_eq!(r.next().await.expect("next").offset, 7);
-    let mut r = bus.reader(&tp, StartAt::Timestamp(at(4500))).await.expect("reader");
+    let mut r = bus
+        .reader(&tp, StartAt::Timestamp(at(4500)))
+        .await
+        .expect("reader");
     assert_eq!(r.position(), 4);
     assert_eq!(value(&r.next().await.expect("next")), "4");
     assert_eq!(r.seek_to_timestamp(at(1500)).await.expect("seek"), 1);
@@ -584,14 +673,23 @@ pub async fn seek_by_offset_and_time<H: Harness>(h: &H) {
     r.seek(9);
     assert_eq!(r.try_next_batch(10).expect("try").len(), 1);
     assert!(r.try_next_batch(10).expect("try").is_empty());
-    assert_eq!(r.seek_to_timestamp(at(99_999)).await.expect("seek past end"), 10);
+    assert_eq!(
+        r.seek_to_timestamp(at(99_999))
+            .await
+            .expect("seek past end"),
+        10
+    );
     let r = bus.reader(&tp, StartAt::Latest).await.expect("reader");
     assert_eq!(r.position(), 10);
     let r = bus.reader(&tp, StartAt::Earliest).await.expect("reader");
     assert_eq!(r.position(), 0);
 
     let mut c = bus
-        .subscribe(&group("replayer"), std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &group("replayer"),
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe");
     assert_eq!(consume(&mut c, 1).await[0].offset, 0);
@@ -625,7 +723,11 @@ async fn assert_parked<F: Future + Unpin>(fut: &mut F) {
     for _ in 0..100 {
         tokio::task::yield_now().await;
     }
-    assert_eq!(counter.0.load(Ordering::SeqCst), 0, "the waiting future woke itself");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        0,
+        "the waiting future woke itself"
+    );
     // Poll it once more with the real context so it wakes this task when records arrive.
     poll_fn(|cx| {
         let _ = std::pin::Pin::new(&mut *fut).poll(cx).is_pending();
@@ -645,7 +747,9 @@ pub async fn reader_waits_without_busy_polling<H: Harness>(h: &H) {
         .expect("reader");
     let mut next = r.next();
     assert_parked(&mut next).await;
-    bus.send(&t, record(None, "wake", 0).into()).await.expect("send");
+    bus.send(&t, record(None, "wake", 0).into())
+        .await
+        .expect("send");
     let got = next.await.expect("next");
     assert_eq!((got.offset, value(&got)), (0, "wake".to_owned()));
 }
@@ -656,7 +760,11 @@ pub async fn consumer_waits_without_busy_polling<H: Harness>(h: &H) {
     let t = topic("idle");
     create(&bus, &t, 2).await;
     let mut c = bus
-        .subscribe(&group("idle"), std::slice::from_ref(&t), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &group("idle"),
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect("subscribe");
     let mut next = c.next();
@@ -665,7 +773,10 @@ pub async fn consumer_waits_without_busy_polling<H: Harness>(h: &H) {
         .await
         .expect("send");
     let got = next.await.expect("next");
-    assert_eq!((got.partition, got.offset, value(&got)), (1, 0, "wake".to_owned()));
+    assert_eq!(
+        (got.partition, got.offset, value(&got)),
+        (1, 0, "wake".to_owned())
+    );
 }
 
 /// Unknown topics and partitions, duplicate or reserved names and empty subscriptions are
@@ -674,8 +785,12 @@ pub async fn unknown_topic_and_bad_input_error<H: Harness>(h: &H) {
     let bus = h.open();
     let missing = topic("missing");
     let tp = TopicPartition::new(missing.clone(), 0);
-    let is_unknown = |e: &BusError| matches!(e, BusError::UnknownTopic { topic } if topic == "missing");
-    let e = bus.send(&missing, record(None, "x", 0).into()).await.expect_err("send");
+    let is_unknown =
+        |e: &BusError| matches!(e, BusError::UnknownTopic { topic } if topic == "missing");
+    let e = bus
+        .send(&missing, record(None, "x", 0).into())
+        .await
+        .expect_err("send");
     assert!(is_unknown(&e), "{e}");
     let e = bus
         .send_batch(&missing, vec![record(None, "x", 0).into()])
@@ -685,11 +800,18 @@ pub async fn unknown_topic_and_bad_input_error<H: Harness>(h: &H) {
     let e = bus.describe_topic(&missing).await.expect_err("describe");
     assert!(is_unknown(&e), "{e}");
     let e = bus
-        .subscribe(&group("g"), std::slice::from_ref(&missing), Arc::new(RecordingListener::default()))
+        .subscribe(
+            &group("g"),
+            std::slice::from_ref(&missing),
+            Arc::new(RecordingListener::default()),
+        )
         .await
         .expect_err("subscribe");
     assert!(is_unknown(&e), "{e}");
-    let e = bus.reader(&tp, StartAt::Earliest).await.expect_err("reader");
+    let e = bus
+        .reader(&tp, StartAt::Earliest)
+        .await
+        .expect_err("reader");
     assert!(is_unknown(&e), "{e}");
     let e = bus.read(&tp, 0, 1).await.expect_err("read");
     assert!(is_unknown(&e), "{e}");
@@ -707,14 +829,24 @@ pub async fn unknown_topic_and_bad_input_error<H: Harness>(h: &H) {
         .await
         .expect_err("partition 2 of 2");
     assert!(
-        matches!(e, BusError::UnknownPartition { partition: 2, partitions: 2, .. }),
+        matches!(
+            e,
+            BusError::UnknownPartition {
+                partition: 2,
+                partitions: 2,
+                ..
+            }
+        ),
         "{e}"
     );
     let e = bus
         .reader(&TopicPartition::new(t.clone(), 5), StartAt::Earliest)
         .await
         .expect_err("partition 5");
-    assert!(matches!(e, BusError::UnknownPartition { partition: 5, .. }), "{e}");
+    assert!(
+        matches!(e, BusError::UnknownPartition { partition: 5, .. }),
+        "{e}"
+    );
     let e = bus
         .create_topic(&topic("__internal"), TopicSpec::new(1))
         .await
@@ -730,7 +862,10 @@ pub async fn unknown_topic_and_bad_input_error<H: Harness>(h: &H) {
         .await
         .expect_err("no topics");
     assert!(matches!(e, BusError::EmptySubscription { .. }), "{e}");
-    assert!(matches!(GroupId::new("bad group"), Err(BusError::InvalidGroupId { .. })));
+    assert!(matches!(
+        GroupId::new("bad group"),
+        Err(BusError::InvalidGroupId { .. })
+    ));
 }
 
 /// Topics are listed sorted without internal ones and described with their offsets.
@@ -745,9 +880,12 @@ pub async fn list_and_describe_topics<H: Harness>(h: &H) {
         vec![topic("alpha"), topic("zeta")]
     );
     for _ in 0..2 {
-        bus.send(&topic("alpha"), ProducerRecord::to_partition(record(Some("k"), "v", 0), 1))
-            .await
-            .expect("send");
+        bus.send(
+            &topic("alpha"),
+            ProducerRecord::to_partition(record(Some("k"), "v", 0), 1),
+        )
+        .await
+        .expect("send");
     }
     let d = bus.describe_topic(&topic("alpha")).await.expect("describe");
     assert_eq!(d.name, topic("alpha"));

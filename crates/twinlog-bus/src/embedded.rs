@@ -87,7 +87,11 @@ fn decode_offset(r: &StoredRecord) -> Result<Option<(GroupId, TopicPartition, u6
         offset: r.offset,
         reason: reason.to_owned(),
     };
-    let key = r.record.key.as_ref().ok_or_else(|| corrupt("record has no key"))?;
+    let key = r
+        .record
+        .key
+        .as_ref()
+        .ok_or_else(|| corrupt("record has no key"))?;
     let key = std::str::from_utf8(key).map_err(|_| corrupt("key is not UTF-8"))?;
     let mut parts = key.split('\0');
     let (Some(group), Some(topic), Some(partition), None) =
@@ -193,7 +197,11 @@ impl Storage for LogStorage {
     }
 
     fn cursor(&self, topic: &TopicName, partition: u32, from: u64) -> Result<LogCursor, BusError> {
-        Ok(LogCursor(self.log.subscribe(topic.as_str(), partition, from)?))
+        Ok(LogCursor(self.log.subscribe(
+            topic.as_str(),
+            partition,
+            from,
+        )?))
     }
 
     fn load_offsets(&self) -> Result<Vec<(GroupId, TopicPartition, u64)>, BusError> {
@@ -255,5 +263,68 @@ impl Cursor for LogCursor {
 
     async fn next_batch(&mut self, max: usize) -> Result<Vec<StoredRecord>, BusError> {
         Ok(self.0.next_batch(max).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn stored(offset: u64, key: Option<&[u8]>, value: Option<&[u8]>) -> StoredRecord {
+        StoredRecord {
+            topic: Arc::from(OFFSETS_TOPIC),
+            partition: 0,
+            offset,
+            record: Record {
+                timestamp: Timestamp::EPOCH,
+                key: key.map(Bytes::copy_from_slice),
+                headers: Vec::new(),
+                value: value.map(Bytes::copy_from_slice),
+            },
+        }
+    }
+
+    #[test]
+    fn offset_records_round_trip() {
+        let group = GroupId::new("billing").expect("group");
+        let tp = TopicPartition::new(TopicName::new("events.v2").expect("topic"), 7);
+        let key = offset_key(&group, &tp);
+        let r = stored(3, Some(&key), Some(&42u64.to_be_bytes()));
+        let decoded = decode_offset(&r).expect("decodes");
+        assert_eq!(decoded, Some((group, tp, 42)));
+        // A tombstone deletes the offset.
+        let r = stored(4, Some(&key), None);
+        assert_eq!(decode_offset(&r).expect("decodes"), None);
+    }
+
+    #[test]
+    fn damaged_offset_records_are_reported_with_their_offset() {
+        // (key, value, what the error must mention)
+        type Case<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, &'a str);
+        let cases: [Case<'_>; 5] = [
+            (None, Some(&[0; 8]), "no key"),
+            (
+                Some(b"g\0t"),
+                Some(&[0; 8]),
+                "not `group NUL topic NUL partition`",
+            ),
+            (Some(b"g\x00t\x00x"), Some(&[0; 8]), "invalid partition"),
+            (Some(b"bad group\x00t\x001"), Some(&[0; 8]), "invalid group"),
+            (Some(b"g\x00t\x001"), Some(&[0; 3]), "not 8 bytes"),
+        ];
+        for (key, value, reason) in cases {
+            match decode_offset(&stored(9, key, value)) {
+                Err(BusError::CorruptOffsets {
+                    offset,
+                    reason: got,
+                }) => {
+                    assert_eq!(offset, 9);
+                    assert!(got.contains(reason), "{got:?} should mention {reason:?}");
+                }
+                other => panic!("expected CorruptOffsets for {reason}, got {other:?}"),
+            }
+        }
     }
 }

@@ -12,7 +12,9 @@ use std::task::Poll;
 use tokio::sync::Notify;
 use twinlog_core::{Record, StoredRecord, Timestamp, TopicName, partition_for_key};
 
-use crate::api::{Assignment, BoxFuture, Consumer, DeliveryFuture, PartitionReader, RebalanceListener};
+use crate::api::{
+    Assignment, BoxFuture, Consumer, DeliveryFuture, PartitionReader, RebalanceListener,
+};
 use crate::error::BusError;
 use crate::group::{Coordinator, MemberId};
 use crate::types::{
@@ -56,7 +58,12 @@ pub(crate) trait Storage: Send + Sync + 'static {
         partition: u32,
         timestamp: Timestamp,
     ) -> Result<Option<u64>, BusError>;
-    fn cursor(&self, topic: &TopicName, partition: u32, from: u64) -> Result<Self::Cursor, BusError>;
+    fn cursor(
+        &self,
+        topic: &TopicName,
+        partition: u32,
+        from: u64,
+    ) -> Result<Self::Cursor, BusError>;
     /// Every committed offset stored so far (called once, when the bus is built).
     fn load_offsets(&self) -> Result<Vec<(GroupId, TopicPartition, u64)>, BusError>;
     /// Stores committed offsets durably; resolves once they are.
@@ -76,7 +83,10 @@ pub(crate) trait Cursor: Send + 'static {
     fn try_next_batch(&mut self, max: usize) -> Result<Vec<StoredRecord>, BusError>;
     /// At least one record (at most `max`), waiting without polling until one exists.
     /// Cancel-safe.
-    fn next_batch(&mut self, max: usize) -> impl Future<Output = Result<Vec<StoredRecord>, BusError>> + Send + '_;
+    fn next_batch(
+        &mut self,
+        max: usize,
+    ) -> impl Future<Output = Result<Vec<StoredRecord>, BusError>> + Send + '_;
 }
 
 /// The shared machinery of a bus over a storage.
@@ -175,7 +185,12 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The partition a record goes to (see [`ProducerRecord`] for the rules).
-    fn route(&self, topic: &TopicName, record: &ProducerRecord, partitions: u32) -> Result<u32, BusError> {
+    fn route(
+        &self,
+        topic: &TopicName,
+        record: &ProducerRecord,
+        partitions: u32,
+    ) -> Result<u32, BusError> {
         if let Some(p) = record.partition {
             if p >= partitions {
                 return Err(BusError::UnknownPartition {
@@ -190,9 +205,18 @@ impl<S: Storage> Engine<S> {
             return Ok(partition_for_key(key, partitions));
         }
         let mut rr = lock(&self.round_robin);
-        let next = rr.entry(topic.clone()).or_insert(0);
-        let p = *next % partitions;
-        *next = (p + 1) % partitions;
+        // Look up before inserting so that the hot path does not clone the topic name.
+        let p = match rr.get_mut(topic) {
+            Some(next) => {
+                let p = *next % partitions;
+                *next = (p + 1) % partitions;
+                p
+            }
+            None => {
+                rr.insert(topic.clone(), 1 % partitions);
+                0
+            }
+        };
         Ok(p)
     }
 
@@ -245,7 +269,13 @@ impl<S: Storage> Engine<S> {
         }
         let total = routes.len();
         Box::pin(async move {
-            let mut out = vec![Delivery { partition: 0, offset: 0 }; total];
+            let mut out = vec![
+                Delivery {
+                    partition: 0,
+                    offset: 0
+                };
+                total
+            ];
             for (p, idx, fut) in pending {
                 let base = fut.await?;
                 for (k, i) in idx.into_iter().enumerate() {
@@ -260,7 +290,10 @@ impl<S: Storage> Engine<S> {
     }
 
     pub(crate) fn committed(&self, group: &GroupId, tp: &TopicPartition) -> Option<u64> {
-        lock(&self.committed).get(group).and_then(|g| g.get(tp)).copied()
+        lock(&self.committed)
+            .get(group)
+            .and_then(|g| g.get(tp))
+            .copied()
     }
 
     async fn commit(
@@ -359,7 +392,12 @@ impl<S: Storage> Engine<S> {
         }))
     }
 
-    pub(crate) fn read(&self, tp: &TopicPartition, from: u64, max: usize) -> Result<Vec<StoredRecord>, BusError> {
+    pub(crate) fn read(
+        &self,
+        tp: &TopicPartition,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredRecord>, BusError> {
         self.check_partition(tp)?;
         self.storage.read(&tp.topic, tp.partition, from, max)
     }
@@ -370,7 +408,8 @@ impl<S: Storage> Engine<S> {
         timestamp: Timestamp,
     ) -> Result<Option<u64>, BusError> {
         self.check_partition(tp)?;
-        self.storage.offset_for_timestamp(&tp.topic, tp.partition, timestamp)
+        self.storage
+            .offset_for_timestamp(&tp.topic, tp.partition, timestamp)
     }
 }
 
@@ -527,7 +566,11 @@ impl<S: Storage> fmt::Debug for GroupConsumer<S> {
             .field("member", &self.member)
             .field(
                 "assignment",
-                &self.parts.iter().map(|p| p.tp.to_string()).collect::<Vec<_>>(),
+                &self
+                    .parts
+                    .iter()
+                    .map(|p| p.tp.to_string())
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -583,7 +626,9 @@ impl<S: Storage> GroupConsumer<S> {
             let idx = (self.next_part + i) % n;
             let part = &mut self.parts[idx];
             if part.fetched.is_empty() {
-                let batch = part.cursor.try_next_batch(self.options.fetch_records.max(1))?;
+                let batch = part
+                    .cursor
+                    .try_next_batch(self.options.fetch_records.max(1))?;
                 part.fetched.extend(batch);
             }
             if !part.fetched.is_empty() {
@@ -700,7 +745,10 @@ impl<S: Storage> Consumer for GroupConsumer<S> {
         })
     }
 
-    fn commit(&mut self, offsets: Vec<(TopicPartition, u64)>) -> BoxFuture<'_, Result<(), BusError>> {
+    fn commit(
+        &mut self,
+        offsets: Vec<(TopicPartition, u64)>,
+    ) -> BoxFuture<'_, Result<(), BusError>> {
         Box::pin(async move {
             if self.left {
                 return Err(BusError::Closed);

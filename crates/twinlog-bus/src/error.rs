@@ -46,7 +46,9 @@ pub enum BusError {
         topic: String,
     },
     /// Topic names starting with `__` belong to the bus itself (e.g. `__consumer_offsets`).
-    #[error("topic name {topic:?} is reserved for the bus (names starting with `__`); choose another name")]
+    #[error(
+        "topic name {topic:?} is reserved for the bus (names starting with `__`); choose another name"
+    )]
     ReservedTopic {
         /// The rejected name.
         topic: String,
@@ -79,9 +81,7 @@ pub enum BusError {
         partition: u32,
     },
     /// A stored committed-offset record could not be decoded.
-    #[error(
-        "corrupt committed-offset record at offset {offset} of `__consumer_offsets`: {reason}"
-    )]
+    #[error("corrupt committed-offset record at offset {offset} of `__consumer_offsets`: {reason}")]
     CorruptOffsets {
         /// Its offset in the internal topic.
         offset: u64,

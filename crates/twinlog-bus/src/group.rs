@@ -165,38 +165,46 @@ impl Coordinator {
 
 impl Group {
     /// Recomputes every member's target: each partition goes to the least-loaded member
-    /// subscribed to its topic (ties to the oldest member), which is deterministic and
-    /// balanced to within one partition per topic set. Members whose target changed are woken.
+    /// subscribed to its topic (ties to the oldest member), handing out the most constrained
+    /// partitions (fewest eligible members) first, so that loads stay within one partition of
+    /// each other wherever the subscriptions allow it. Deterministic, not sticky. Members whose
+    /// target changed are woken.
     fn rebalance(&mut self) {
-        let mut all: BTreeSet<TopicPartition> = BTreeSet::new();
-        for m in self.members.values() {
+        let mut all: BTreeMap<TopicPartition, Vec<MemberId>> = BTreeMap::new();
+        for (id, m) in &self.members {
             for (topic, n) in &m.topics {
                 for p in 0..*n {
-                    all.insert(TopicPartition::new(topic.clone(), p));
+                    all.entry(TopicPartition::new(topic.clone(), p))
+                        .or_default()
+                        .push(*id);
                 }
             }
         }
-        let mut targets: BTreeMap<MemberId, BTreeSet<TopicPartition>> =
-            self.members.keys().map(|id| (*id, BTreeSet::new())).collect();
-        for tp in all {
-            let chosen = self
-                .members
+        let mut order: Vec<(TopicPartition, Vec<MemberId>)> = all.into_iter().collect();
+        // Stable: within one eligibility count, topic and partition order is kept.
+        order.sort_by_key(|(_, eligible)| eligible.len());
+        let mut targets: BTreeMap<MemberId, BTreeSet<TopicPartition>> = self
+            .members
+            .keys()
+            .map(|id| (*id, BTreeSet::new()))
+            .collect();
+        for (tp, eligible) in order {
+            let chosen = eligible
                 .iter()
-                .filter(|(_, m)| m.topics.iter().any(|(t, _)| *t == tp.topic))
-                .map(|(id, _)| (targets[id].len(), *id))
+                .map(|id| (targets.get(id).map_or(0, BTreeSet::len), *id))
                 .min();
-            if let Some((_, id)) = chosen {
-                if let Some(set) = targets.get_mut(&id) {
-                    set.insert(tp);
-                }
+            if let Some((_, id)) = chosen
+                && let Some(set) = targets.get_mut(&id)
+            {
+                set.insert(tp);
             }
         }
         for (id, target) in targets {
-            if let Some(m) = self.members.get_mut(&id) {
-                if m.target != target {
-                    m.target = target;
-                    m.wake.notify_one();
-                }
+            if let Some(m) = self.members.get_mut(&id)
+                && m.target != target
+            {
+                m.target = target;
+                m.wake.notify_one();
             }
         }
         // A partition whose owner left may now be free for an unchanged target: wake all.
@@ -247,5 +255,36 @@ mod tests {
         drop(wake_b);
         c.leave(&g, b);
         assert_eq!(c.acquire(&g, a), revoke);
+    }
+
+    #[test]
+    fn partitions_are_balanced_and_topics_go_only_to_their_subscribers() {
+        let c = Coordinator::default();
+        let g = group();
+        let (a, _) = c.join(&g, vec![(topic("t"), 5), (topic("u"), 2)]);
+        let a_all = c.acquire(&g, a);
+        assert_eq!(a_all.len(), 7);
+        let (b, _) = c.join(&g, vec![(topic("t"), 5)]);
+        let (d, _) = c.join(&g, vec![(topic("t"), 5)]);
+        // a holds everything until it releases; b and d wait.
+        assert!(c.acquire(&g, b).is_empty() && c.acquire(&g, d).is_empty());
+        let revoke = c.to_revoke(&g, a);
+        c.release(&g, a, &revoke);
+        let b_got = c.acquire(&g, b);
+        let d_got = c.acquire(&g, d);
+        let a_kept: Vec<TopicPartition> = a_all
+            .iter()
+            .filter(|tp| !revoke.contains(tp))
+            .cloned()
+            .collect();
+        // u (2 partitions) can only go to a; t's 5 are spread so that loads differ by at most 1.
+        assert_eq!(a_kept.iter().filter(|tp| tp.topic == topic("u")).count(), 2);
+        let loads = [a_kept.len(), b_got.len(), d_got.len()];
+        assert_eq!(loads.iter().sum::<usize>(), 7);
+        assert!(
+            loads.iter().max().unwrap() - loads.iter().min().unwrap() <= 1,
+            "{loads:?}"
+        );
+        assert!(b_got.iter().chain(&d_got).all(|tp| tp.topic == topic("t")));
     }
 }

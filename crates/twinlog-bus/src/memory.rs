@@ -67,7 +67,9 @@ impl MemPartition {
     fn read(&self, from: u64, max: usize) -> Vec<StoredRecord> {
         let records = lock(&self.records);
         // Offsets are dense from 0 (no retention, no compaction), so offset == index.
-        let start = usize::try_from(from).unwrap_or(usize::MAX).min(records.len());
+        let start = usize::try_from(from)
+            .unwrap_or(usize::MAX)
+            .min(records.len());
         let end = start.saturating_add(max).min(records.len());
         records[start..end].to_vec()
     }
