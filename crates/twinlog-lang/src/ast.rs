@@ -65,6 +65,8 @@ pub struct Path {
 pub struct Comment {
     pub text: String,
     pub span: Span,
+    /// At least one blank line stood directly before this comment.
+    pub blank_line_before: bool,
 }
 
 /// Comments and blank lines around one source line, kept for the formatter.
@@ -74,7 +76,8 @@ pub struct Trivia {
     pub leading: Vec<Comment>,
     /// A comment at the end of this line.
     pub trailing: Option<Comment>,
-    /// At least one blank line stood before this line (and its leading comments).
+    /// At least one blank line stood directly before this line, after its leading comments
+    /// (blank lines before a comment are kept on that [`Comment`]).
     pub blank_line_before: bool,
 }
 
@@ -134,7 +137,10 @@ pub enum ConstraintKind {
     Number(Decimal),
     String(String),
     /// Inclusive; `{10-}` has no upper bound. (`{-5}` is `Number(-5)`, not a range.)
-    Range { low: Option<Decimal>, high: Option<Decimal> },
+    Range {
+        low: Option<Decimal>,
+        high: Option<Decimal>,
+    },
 }
 
 /// `5 seconds`, `30 minutes`, `2 hours` (singular forms too).
@@ -238,11 +244,24 @@ pub enum ExprKind {
     /// A variable, alias, `module.variable`, enum value, or `var.enumValue`.
     Path(Path),
     /// `v#timestamp`, `system.clock#hour`.
-    Attribute { base: Path, attr: Ident },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Attribute {
+        base: Path,
+        attr: Ident,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `log(…)`, `activate(v)`, `abs(x)`, `min(a, b)`, `max(a, b)`, `round(x, places)`.
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// Parentheses as written, kept so the formatter reproduces them.
     Paren(Box<Expr>),
 }
@@ -337,5 +356,131 @@ impl Module {
             Item::Statement(s) => Some(s),
             Item::Decl(_) => None,
         })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Normalised comparison
+
+impl Module {
+    /// The same module with every comment and blank-line mark removed and every span set to
+    /// zero: two texts that differ only in layout (what `twinlog module fmt` changes) give
+    /// equal results. Decimal scale is part of [`Decimal`]'s value but not of its `==`
+    /// (`0.5 == 0.50`), so compare formatted text too when scale matters.
+    pub fn without_trivia(&self) -> Module {
+        let mut m = self.clone();
+        m.strip();
+        m
+    }
+
+    fn strip(&mut self) {
+        self.trailing_comments.clear();
+        self.leading_comments.clear();
+        if let Some(h) = &mut self.header {
+            h.span = Span::default();
+            h.trivia = Trivia::default();
+            h.name.span = Span::default();
+            strip_opt_ident(&mut h.instance_key);
+            strip_opt_ident(&mut h.agent);
+        }
+        for item in &mut self.items {
+            match item {
+                Item::Decl(d) => d.strip(),
+                Item::Statement(s) => s.strip(),
+            }
+        }
+    }
+}
+
+fn strip_opt_ident(i: &mut Option<Ident>) {
+    if let Some(i) = i {
+        i.span = Span::default();
+    }
+}
+
+impl Path {
+    fn strip(&mut self) {
+        self.span = Span::default();
+        for s in &mut self.segments {
+            s.span = Span::default();
+        }
+    }
+}
+
+impl Decl {
+    fn strip(&mut self) {
+        self.keyword = Span::default();
+        self.span = Span::default();
+        self.trivia = Trivia::default();
+        self.name.strip();
+        strip_opt_ident(&mut self.instance_key);
+        strip_opt_ident(&mut self.alias);
+        if let Some(c) = &mut self.constraints {
+            c.span = Span::default();
+            for item in &mut c.items {
+                item.span = Span::default();
+            }
+        }
+        if let Some(e) = &mut self.initial {
+            e.strip();
+        }
+        if let Some(d) = &mut self.duration {
+            d.span = Span::default();
+        }
+    }
+}
+
+impl Statement {
+    fn strip(&mut self) {
+        self.keyword = Span::default();
+        self.span = Span::default();
+        self.trivia = Trivia::default();
+        match &mut self.trigger {
+            Trigger::On(e) | Trigger::When(e) => e.strip(),
+            Trigger::At(at) => at.span = Span::default(),
+        }
+        for c in &mut self.conditions {
+            c.span = Span::default();
+            c.trivia = Trivia::default();
+            c.expr.strip();
+        }
+        for a in &mut self.actions {
+            a.span = Span::default();
+            a.trivia = Trivia::default();
+            match &mut a.kind {
+                ActionKind::Assign { target, value } => {
+                    target.strip();
+                    value.strip();
+                }
+                ActionKind::Step { target, .. } => target.strip(),
+                ActionKind::Expr(e) => e.strip(),
+            }
+        }
+    }
+}
+
+impl Expr {
+    fn strip(&mut self) {
+        self.span = Span::default();
+        match &mut self.kind {
+            ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Bool(_) => {}
+            ExprKind::Path(p) => p.strip(),
+            ExprKind::Attribute { base, attr } => {
+                base.strip();
+                attr.span = Span::default();
+            }
+            ExprKind::Unary { operand, .. } => operand.strip(),
+            ExprKind::Binary { lhs, rhs, .. } => {
+                lhs.strip();
+                rhs.strip();
+            }
+            ExprKind::Call { func, args } => {
+                func.span = Span::default();
+                for a in args {
+                    a.strip();
+                }
+            }
+            ExprKind::Paren(e) => e.strip(),
+        }
     }
 }
