@@ -547,7 +547,7 @@ impl Checker {
                         };
                         self.error(
                             Diagnostic::error(c.span, format!("the numbers of `{var}` do not share a scale"))
-                                .with_label(format!("`{n}` has {} decimal places", n.scale()))
+                                .with_label(format!("`{n}` has {} decimal place{}", n.scale(), if n.scale() == 1 { "" } else { "s" }))
                                 .with_secondary(first_span, format!("`{first}` has {scale}"))
                                 .with_help(help),
                         );
@@ -612,7 +612,13 @@ impl Checker {
         let list = self.enum_list_text(e);
         let mut d = Diagnostic::error(span, format!("`{name}` is not a value of `{var}`"))
             .with_label(format!("expected one of {list}"));
-        if let Some(s) = suggest(name, values.iter().copied()) {
+        let day = (name.len() >= 2)
+            .then(|| DAYS.iter().find(|d| d.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase())))
+            .flatten()
+            .filter(|d| values.contains(d));
+        if let Some(day) = day {
+            d = d.with_help(format!("`{name}` is not a day; write `{day}`"));
+        } else if let Some(s) = suggest(name, values.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if self.names.contains_key(name) {
             d = d.with_help(format!("`{name}` is a variable, but `{var}` holds one of {list}"));
@@ -654,13 +660,6 @@ impl Checker {
                 self.prog.when_uses_clock |= uses_clock;
                 self.prog.whens.push(WhenStmt { cond, conds, actions, deps, uses_clock });
             }
-        }
-        if s.actions.is_empty() {
-            self.error(
-                Diagnostic::warning(s.keyword, "this statement has no THEN line")
-                    .with_label("it does nothing")
-                    .with_help("add `THEN …` lines below it"),
-            );
         }
     }
 
@@ -1125,7 +1124,10 @@ impl Checker {
             }
         }
         if let (Some((en, slot)), [seg]) = (ctx, p.segments.as_slice()) {
-            let var = self.var_name(slot).to_string();
+            let var = match self.prog.vars.get(slot as usize) {
+                Some(v) => v.name.to_string(),
+                None => "system.clock#dayOfWeek".to_string(),
+            };
             self.not_a_value(&seg.name, seg.span, &var, en);
             return self.poisoned(p.span);
         }
@@ -1137,10 +1139,18 @@ impl Checker {
                 let d = self.day_enum();
                 return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(d)));
             }
+            let owners: Vec<String> = self
+                .prog
+                .vars
+                .iter()
+                .filter(|v| matches!(v.ty, Type::Enum(e) if self.prog.enums[e as usize].contains(&sym)))
+                .map(|v| format!("`{}`", v.name))
+                .collect();
+            let owner = owners.first().cloned().unwrap_or_else(|| "`x`".to_string());
             self.error(
-                Diagnostic::error(p.span, format!("`{dotted}` needs a variable to compare with"))
-                    .with_label("an enum value on its own")
-                    .with_help(format!("compare it with a variable: `x == {dotted}`")),
+                Diagnostic::error(p.span, format!("`{dotted}` is not a variable"))
+                    .with_label(format!("a value of {}", owners.join(", ")))
+                    .with_help(format!("an enum value needs its variable: `{} == {dotted}`", owner.trim_matches('`'))),
             );
             return self.poisoned(p.span);
         }
@@ -1296,8 +1306,13 @@ impl Checker {
                     } else {
                         "`<`, `<=`, `>`, `>=` compare two numbers, two strings or two times"
                     };
+                    let message = if matches!((lt, rt), (Type::Enum(_), Type::Enum(_))) {
+                        "enum values cannot be ordered".to_string()
+                    } else {
+                        format!("cannot order {} and {}", lt.name(), rt.name())
+                    };
                     self.error(
-                        Diagnostic::error(span, format!("cannot order {} and {}", lt.name(), rt.name()))
+                        Diagnostic::error(span, message)
                             .with_label("no order between these")
                             .with_help(help),
                     );
