@@ -55,9 +55,23 @@ macro_rules! conformance_tests {
             seek_by_offset_and_time,
             reader_waits_without_busy_polling,
             consumer_waits_without_busy_polling,
+            poll_is_cancel_safe,
             unknown_topic_and_bad_input_error,
             list_and_describe_topics,
         );
+        // Real parallelism: members on different worker threads.
+        $crate::conformance_tests!(@multi $harness;
+            handover_loses_and_duplicates_nothing,
+        );
+    };
+    (@multi $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let harness = $harness;
+                $crate::conformance::$name(&harness).await;
+            }
+        )*
     };
     (@cases $harness:expr; $($name:ident),* $(,)?) => {
         $(
@@ -158,7 +172,7 @@ fn value(r: &StoredRecord) -> String {
     String::from_utf8_lossy(r.record.value.as_deref().unwrap_or_default()).into_owned()
 }
 
-async fn create(bus: &impl Bus, name: &TopicName, partitions: u32) {
+async fn create(bus: &(impl Bus + ?Sized), name: &TopicName, partitions: u32) {
     bus.create_topic(name, TopicSpec::new(partitions))
         .await
         .expect("create topic");
@@ -541,9 +555,11 @@ pub async fn commit_is_fenced_to_the_owner<H: Harness>(h: &H) {
 
 /// Two groups on one topic each receive every record.
 pub async fn two_groups_each_see_all_records<H: Harness>(h: &H) {
-    let bus = h.open();
+    // Through a trait object, as the runtime holds it.
+    let bus: Arc<dyn Bus> = Arc::new(h.open());
+    let bus = &*bus;
     let t = topic("fanout");
-    create(&bus, &t, 2).await;
+    create(bus, &t, 2).await;
     let mut sent = BTreeSet::new();
     for i in 0..10 {
         let d = bus
@@ -900,5 +916,134 @@ pub async fn list_and_describe_topics<H: Harness>(h: &H) {
     assert_eq!(
         bus.list_topics().await.expect("list after reopen"),
         vec![topic("alpha"), topic("zeta")]
+    );
+}
+
+/// Dropping a waiting `poll` loses nothing: the record sent afterwards is the next one returned.
+pub async fn poll_is_cancel_safe<H: Harness>(h: &H) {
+    let bus = h.open();
+    let t = topic("cancel");
+    create(&bus, &t, 1).await;
+    let mut c = bus
+        .subscribe(
+            &group("cancel"),
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
+        .await
+        .expect("subscribe");
+    {
+        let mut waiting = c.poll(10);
+        assert_parked(&mut waiting).await;
+    }
+    bus.send(&t, record(None, "after", 0).into())
+        .await
+        .expect("send");
+    let got = c.next().await.expect("next");
+    assert_eq!((got.offset, value(&got)), (0, "after".to_owned()));
+}
+
+/// Members that commit what they consumed before polling again hand partitions over without
+/// losing or repeating a record, while members join and leave and records keep arriving.
+pub async fn handover_loses_and_duplicates_nothing<H: Harness>(h: &H) {
+    const PARTITIONS: u32 = 4;
+    const PER_PHASE: usize = 60;
+    let bus = Arc::new(h.open());
+    let t = topic("handover");
+    create(&*bus, &t, PARTITIONS).await;
+    let g = group("handover");
+    // Every record consumed, by any member, and how many there are so far.
+    let seen: Arc<Mutex<Vec<(u32, u64)>>> = Arc::default();
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0usize);
+    let count_tx = Arc::new(count_tx);
+
+    // Joining happens when `subscribe` returns, so the group's targets change at a known point.
+    let join = || {
+        bus.subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
+    };
+    let spawn_member = |mut c: Box<dyn Consumer>, mut stop: tokio::sync::watch::Receiver<bool>| {
+        let (seen, count_tx) = (Arc::clone(&seen), Arc::clone(&count_tx));
+        tokio::spawn(async move {
+            let mut mine = 0;
+            loop {
+                let got = tokio::select! {
+                    _ = stop.wait_for(|s| *s) => None,
+                    got = c.poll(7) => Some(got.expect("poll")),
+                };
+                let Some(got) = got else { break };
+                mine += got.len();
+                let n = {
+                    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+                    seen.extend(got.iter().map(|r| (r.partition, r.offset)));
+                    seen.len()
+                };
+                // Commit before the next poll: that is where a rebalance can take partitions.
+                c.commit_consumed().await.expect("commit");
+                count_tx.send_replace(n);
+            }
+            c.close().await.expect("close");
+            mine
+        })
+    };
+    let send_phase = |phase: usize| {
+        let bus = Arc::clone(&bus);
+        let t = t.clone();
+        async move {
+            let batch = (0..PER_PHASE)
+                .map(|i| record(Some(&format!("k{}", phase * PER_PHASE + i)), "v", 0).into())
+                .collect();
+            bus.send_batch(&t, batch).await.expect("send_batch");
+        }
+    };
+
+    let (stop_a, stop_a_rx) = tokio::sync::watch::channel(false);
+    let (stop_rest, stop_rest_rx) = tokio::sync::watch::channel(false);
+    let a = spawn_member(join().await.expect("join a"), stop_a_rx);
+    send_phase(0).await;
+    count_rx
+        .wait_for(|n| *n >= PER_PHASE / 2)
+        .await
+        .expect("progress");
+    // b joins before phase 1 is sent: a gives up half the partitions at its next poll, so b
+    // (and later c) necessarily consume some of the records sent after they joined.
+    let b = spawn_member(join().await.expect("join b"), stop_rest_rx.clone());
+    send_phase(1).await;
+    let c = spawn_member(join().await.expect("join c"), stop_rest_rx);
+    send_phase(2).await;
+    count_rx
+        .wait_for(|n| *n >= PER_PHASE * 2)
+        .await
+        .expect("progress");
+    stop_a.send_replace(true);
+    let by_a = a.await.expect("member a");
+    send_phase(3).await;
+    count_rx
+        .wait_for(|n| *n >= PER_PHASE * 4)
+        .await
+        .expect("progress");
+    stop_rest.send_replace(true);
+    let by_b = b.await.expect("member b");
+    let by_c = c.await.expect("member c");
+    assert!(
+        by_a > 0 && by_b > 0 && by_c > 0,
+        "a {by_a}, b {by_b}, c {by_c}"
+    );
+    assert_eq!(by_a + by_b + by_c, PER_PHASE * 4);
+
+    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    seen.sort_unstable();
+    let mut expected = Vec::new();
+    for p in 0..PARTITIONS {
+        let end = bus.describe_topic(&t).await.expect("describe").partitions[p as usize].end_offset;
+        expected.extend((0..end).map(|o| (p, o)));
+    }
+    assert_eq!(expected.len(), PER_PHASE * 4);
+    assert_eq!(
+        seen, expected,
+        "every record exactly once across hand-overs"
     );
 }
