@@ -194,6 +194,22 @@ pub enum TimeError {
     OffsetTooLarge { minutes: u32, max: u32, span: Span },
 }
 
+impl TimeError {
+    /// The `AT` line the error is about, if it is about one (not for a bad location).
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            TimeError::NoLocation { span, .. }
+            | TimeError::InvalidTime { span, .. }
+            | TimeError::InvalidMonth { span, .. }
+            | TimeError::InvalidMonthDay { span, .. }
+            | TimeError::InvalidDate { span, .. }
+            | TimeError::EndingBeforeStarting { span, .. }
+            | TimeError::OffsetTooLarge { span, .. } => Some(*span),
+            TimeError::InvalidLocation { .. } => None,
+        }
+    }
+}
+
 impl TimeContext {
     /// A context in `tz` with no location (`TimeZone::UTC` for UTC).
     pub fn new(tz: TimeZone) -> Self {

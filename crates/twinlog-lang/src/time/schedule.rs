@@ -525,6 +525,12 @@ mod tests {
     #[test]
     fn validation_names_the_problem() {
         let ctx = TimeContext::new(jiff::tz::TimeZone::UTC);
+        let mut sunset = at(TimeOfDay::Sunset);
+        sunset.span = Span::new(3, 20);
+        assert_eq!(
+            ctx.validate(&sunset).unwrap_err().span(),
+            Some(Span::new(3, 20))
+        );
         assert!(matches!(
             ctx.validate(&at(TimeOfDay::Sunset)),
             Err(TimeError::NoLocation {
