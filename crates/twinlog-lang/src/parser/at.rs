@@ -411,7 +411,13 @@ impl Parser<'_> {
                     "sunrise" => TimeOfDay::Sunrise,
                     "sunset" => TimeOfDay::Sunset,
                     _ => {
-                        return Err(match suggest(&w, TIME_WORDS) {
+                        // Edit distance misses sound-alike spellings (`midnite`); a
+                        // shared four-letter start catches them.
+                        let close = suggest(&w, TIME_WORDS).or_else(|| {
+                            let start = w.get(..4)?;
+                            TIME_WORDS.iter().copied().find(|t| t.starts_with(start))
+                        });
+                        return Err(match close {
                             Some(s) => self.expected_help(what, format!("did you mean `{s}`?")),
                             None => self.expected(what),
                         });

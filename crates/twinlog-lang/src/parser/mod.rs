@@ -504,8 +504,18 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A line of the open statement failed: the statement is incomplete, so keep it out of
+    /// the tree and do not add "this statement does nothing" on top of the real error.
+    fn poison(&mut self) {
+        if matches!(self.open, Open::Stmt(_)) {
+            self.open = Open::Poisoned;
+        }
+    }
+
     #[cold]
     fn unknown_line(&mut self, first: Token) {
+        // Probably a misspelled AND / THEN line of the open statement.
+        self.poison();
         let text = self.text(first);
         let mut d = Diagnostic::error(
             first.span,
@@ -1009,10 +1019,10 @@ impl<'a> Parser<'a> {
         }
         if self.at_end() {
             self.expected_help("a condition after AND", "write `AND mode == auto`");
-            return;
+            return self.poison();
         }
         let Ok(expr) = self.expr_top().and_then(|e| self.expect_eol().map(|()| e)) else {
-            return;
+            return self.poison();
         };
         let span = kw.span.to(self.prev_span());
         if let Open::Stmt(s) = &mut self.open {
@@ -1034,7 +1044,9 @@ impl<'a> Parser<'a> {
         if matches!(self.open, Open::None) {
             return self.stray(kw);
         }
-        let Ok(kind) = self.action_kind() else { return };
+        let Ok(kind) = self.action_kind() else {
+            return self.poison();
+        };
         let span = kw.span.to(self.prev_span());
         if let Open::Stmt(s) = &mut self.open {
             s.span = s.span.to(span);

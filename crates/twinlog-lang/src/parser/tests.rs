@@ -449,13 +449,26 @@ fn every_bad_line_is_reported_and_the_rest_still_parses() {
     assert_eq!(diags[1].help.as_deref(), Some("did you mean `PUBLISH`?"));
     assert_eq!(msgs[2], "`AND` line with no statement above it");
     assert!(msgs[3].starts_with("expected an action after THEN"));
-    assert_eq!(m.items.len(), 2);
+    // The statement with the broken THEN line is left out; the declaration stays.
+    assert_eq!(m.items.len(), 1);
 }
 
 #[test]
 fn poisoned_statement_swallows_its_lines() {
     let (_, diags) = parse("MODULE m\nON (a\n  AND b\n  THEN c = 1\n");
     assert_eq!(diags.len(), 1, "{diags:#?}");
+}
+
+#[test]
+fn a_broken_line_does_not_also_count_as_a_missing_then() {
+    assert_eq!(
+        errors("MODULE m\nON a\n  THN b = 1"),
+        ["expected a declaration or a statement, found `THN`"]
+    );
+    assert_eq!(
+        errors("MODULE m\nON a\n  THEN log(\"x)"),
+        ["unterminated string"]
+    );
 }
 
 #[test]
