@@ -194,7 +194,8 @@ Exit status: 0 on success (and a match with --expect), 1 on a mismatch or bad in
 Examples:
   twinlog module test lamp1.scc --events lamp1.events.jsonl
   twinlog module test button.scc lamp.scc --events events.jsonl --expect expected.jsonl
-  twinlog module test morning.scc --events e.jsonl --tz Europe/Berlin --lat 52.52 --lon 13.40 --until 2024-03-01T00:00:00Z"
+  twinlog module test morning.scc --events e.jsonl --tz Europe/Berlin --lat 52.5 --lon 13.4
+  twinlog module test lamp1.scc --events e.jsonl --until 2024-03-01T00:00:00Z"
     )]
     Test(ModuleTestArgs),
     /// Rewrite modules in the canonical layout; with --check, only report.

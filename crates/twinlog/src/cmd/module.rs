@@ -1,20 +1,527 @@
 //! `twinlog module check | test | fmt`: the module language with no server running.
+//!
+//! The language crate does the work (compile, simulate, format) and knows no JSON or files;
+//! this module reads files, converts JSON lines to and from the simulator's values, compares
+//! with an expected file and prints diagnostics the way a person reads them.
 
-use super::Exit;
+use super::{Exit, print_json};
 use crate::cli::{ModuleCheckArgs, ModuleFmtArgs, ModuleTestArgs};
-use anyhow::Result;
+use anyhow::{Context, Result, anyhow, bail};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value as Json};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use twinlog_lang::diag::{Diagnostic, render_all};
+use twinlog_lang::ir::{Program, VarKind};
+use twinlog_lang::sim::{SimEvent, SimOutput, Simulator};
+use twinlog_lang::time::TimeContext;
+use twinlog_lang::value::Value;
+
+// ---------------------------------------------------------------------------------------
+// check
 
 pub fn check(args: ModuleCheckArgs) -> Result<Exit> {
-    let _ = args;
-    anyhow::bail!("`twinlog module check` is not built yet")
+    let mut ok = true;
+    for file in &args.files {
+        match compile_file(file)? {
+            Ok(program) => {
+                let summary = Summary::of(&program);
+                if args.json {
+                    print_json(&summary.json(file))?;
+                } else {
+                    println!("{}", summary.line(file));
+                }
+            }
+            Err((diags, source)) => {
+                ok = false;
+                if args.json {
+                    print_json(&diagnostics_json(file, &source, &diags))?;
+                } else {
+                    eprint!(
+                        "{}",
+                        render_all(&diags, &file.display().to_string(), &source)
+                    );
+                    eprintln!("{}: {}\n", file.display(), count_errors(&diags));
+                }
+            }
+        }
+    }
+    Ok(if ok { Exit::Success } else { Exit::Failure })
 }
+
+type Compiled = std::result::Result<Program, (Vec<Diagnostic>, String)>;
+
+/// Reads and compiles one file: an unreadable file is an error of the command, a module
+/// with errors is a result (its diagnostics and source, for rendering).
+fn compile_file(file: &Path) -> Result<Compiled> {
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok(twinlog_lang::ir::compile(&file.display().to_string(), &source).map_err(|d| (d, source)))
+}
+
+fn count_errors(diags: &[Diagnostic]) -> String {
+    let n = diags.iter().filter(|d| d.is_error()).count();
+    format!("{n} error{}", if n == 1 { "" } else { "s" })
+}
+
+/// What `check` says of a module that compiles.
+struct Summary {
+    name: String,
+    subscribed: usize,
+    published: usize,
+    private: usize,
+    timers: usize,
+    ons: usize,
+    ats: usize,
+    whens: usize,
+}
+
+impl Summary {
+    fn of(p: &Program) -> Summary {
+        let count = |k: VarKind| p.vars.iter().filter(|v| v.kind == k).count();
+        let name = match &p.instance_key {
+            Some(key) => format!("{}[{key}]", p.name),
+            None => p.name.to_string(),
+        };
+        Summary {
+            name,
+            subscribed: count(VarKind::Subscribe),
+            published: count(VarKind::Publish),
+            private: count(VarKind::Private),
+            timers: p.timers.len(),
+            ons: p.ons.len(),
+            ats: p.ats.len(),
+            whens: p.whens.len(),
+        }
+    }
+
+    fn line(&self, file: &Path) -> String {
+        let vars = self.subscribed + self.published + self.private;
+        let triggers = self.ons + self.ats + self.whens;
+        format!(
+            "ok {} ({}): {vars} variable{} ({} subscribed, {} published, {} private), {} timer{}, {triggers} trigger{} ({} ON, {} AT, {} WHEN)",
+            self.name,
+            file.display(),
+            plural(vars),
+            self.subscribed,
+            self.published,
+            self.private,
+            self.timers,
+            plural(self.timers),
+            plural(triggers),
+            self.ons,
+            self.ats,
+            self.whens
+        )
+    }
+
+    fn json(&self, file: &Path) -> Json {
+        serde_json::json!({
+            "file": file.display().to_string(),
+            "ok": true,
+            "module": self.name,
+            "variables": {"subscribed": self.subscribed, "published": self.published, "private": self.private},
+            "timers": self.timers,
+            "triggers": {"on": self.ons, "at": self.ats, "when": self.whens},
+        })
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+fn diagnostics_json(file: &Path, source: &str, diags: &[Diagnostic]) -> Json {
+    let index = twinlog_lang::span::LineIndex::new(source);
+    let items: Vec<Json> = diags
+        .iter()
+        .map(|d| {
+            let at = index.line_col(source, d.span.start);
+            serde_json::json!({
+                "severity": if d.is_error() { "error" } else { "warning" },
+                "message": d.message,
+                "line": at.line,
+                "column": at.col,
+                "label": d.label,
+                "help": d.help,
+            })
+        })
+        .collect();
+    serde_json::json!({"file": file.display().to_string(), "ok": false, "diagnostics": items})
+}
+
+// ---------------------------------------------------------------------------------------
+// test
 
 pub fn test(args: ModuleTestArgs) -> Result<Exit> {
-    let _ = args;
-    anyhow::bail!("`twinlog module test` is not built yet")
+    let tz = TimeZone::get(&args.tz).map_err(|e| {
+        anyhow!(
+            "unknown time zone `{}` for --tz ({e}); use an IANA name like Europe/Berlin",
+            args.tz
+        )
+    })?;
+    let mut programs = Vec::with_capacity(args.files.len());
+    let mut failed = false;
+    for file in &args.files {
+        match compile_file(file)? {
+            Ok(p) => programs.push(p),
+            Err((diags, source)) => {
+                failed = true;
+                eprint!(
+                    "{}",
+                    render_all(&diags, &file.display().to_string(), &source)
+                );
+            }
+        }
+    }
+    if failed {
+        eprintln!("error: the modules do not compile; nothing was run");
+        return Ok(Exit::Failure);
+    }
+    let mut ctx = TimeContext::new(tz.clone());
+    if let (Some(lat), Some(lon)) = (args.lat, args.lon) {
+        if !(-90.0..=90.0).contains(&lat) || !(-180.0..=180.0).contains(&lon) {
+            bail!("--lat must be within -90..90 and --lon within -180..180; got {lat}, {lon}");
+        }
+        ctx = ctx.with_location(lat, lon);
+    }
+    let events_name = args.events.display().to_string();
+    let text = std::fs::read_to_string(&args.events)
+        .with_context(|| format!("cannot read {events_name}"))?;
+    let (events, lines) = parse_events(&text, &events_name)?;
+
+    let mut sim = Simulator::new(programs, ctx)?;
+    let outputs = match sim.run(&events, args.until) {
+        Ok(o) => o,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("error: {events_name}:{}: {e}", lines[e.index()]);
+            }
+            return Ok(Exit::Failure);
+        }
+    };
+    let produced: Vec<Json> = outputs.iter().map(|o| output_json(o, &tz)).collect();
+    {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for line in &produced {
+            serde_json::to_writer(&mut out, line)?;
+            writeln!(out)?;
+        }
+        out.flush()?;
+    }
+    match &args.expect {
+        None => Ok(Exit::Success),
+        Some(path) => compare(path, &produced),
+    }
 }
 
+/// The events file as simulator events, with the 1-based line number of each.
+fn parse_events(text: &str, name: &str) -> Result<(Vec<SimEvent>, Vec<usize>)> {
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = parse_event(line).with_context(|| format!("{name}:{}", i + 1))?;
+        events.push(event);
+        lines.push(i + 1);
+    }
+    Ok((events, lines))
+}
+
+fn parse_event(line: &str) -> Result<SimEvent> {
+    let json: Json = serde_json::from_str(line).map_err(|e| anyhow!("not valid JSON: {e}"))?;
+    let Json::Object(mut obj) = json else {
+        bail!("expected a JSON object like {{\"time\": …, \"variable\": …}}")
+    };
+    let time = match obj.remove("time") {
+        Some(Json::String(s)) => Timestamp::from_str(&s).map_err(|e| {
+            anyhow!("`time` must be RFC 3339 with an offset, like 2023-01-20T21:00:00-08:00: {e}")
+        })?,
+        Some(_) => bail!("`time` must be a string (RFC 3339)"),
+        None => bail!("missing `time`"),
+    };
+    let module = optional_string(&mut obj, "module")?;
+    let instance = optional_string(&mut obj, "instance")?;
+    let variable =
+        optional_string(&mut obj, "variable")?.ok_or_else(|| anyhow!("missing `variable`"))?;
+    let value = match obj.remove("value") {
+        None | Some(Json::Null) => None,
+        Some(v) => Some(to_value(&v)?),
+    };
+    if let Some(extra) = obj.keys().next() {
+        bail!("unknown field `{extra}`; an event has time, module, variable, instance and value");
+    }
+    Ok(SimEvent {
+        time,
+        module,
+        variable,
+        instance,
+        value,
+    })
+}
+
+fn optional_string(obj: &mut Map<String, Json>, key: &str) -> Result<Option<String>> {
+    match obj.remove(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s)),
+        Some(other) => bail!("`{key}` must be a string; got {other}"),
+    }
+}
+
+/// JSON → a module value: numbers exactly (scale kept), strings (also enum values), booleans,
+/// lists and objects.
+fn to_value(json: &Json) -> Result<Value> {
+    Ok(match json {
+        Json::Null => Value::Unset,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => Value::Number(
+            Decimal::from_str(&n.to_string())
+                .or_else(|_| Decimal::from_scientific(&n.to_string()))
+                .map_err(|_| anyhow!("the number {n} does not fit an exact decimal (28 digits)"))?,
+        ),
+        Json::String(s) => Value::Str(Arc::from(s.as_str())),
+        Json::Array(items) => Value::List(
+            items
+                .iter()
+                .map(to_value)
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+        Json::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((Arc::from(k.as_str()), to_value(v)?)))
+                .collect::<Result<Vec<_>>>()?
+                .into(),
+        ),
+    })
+}
+
+fn from_value(v: &Value, tz: &TimeZone) -> Json {
+    match v {
+        Value::Unset => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(d) => {
+            serde_json::from_str(&d.to_string()).unwrap_or_else(|_| Json::String(d.to_string()))
+        }
+        Value::Str(s) => Json::String(s.to_string()),
+        // The simulator reports enum values as strings; a raw symbol has no name here.
+        Value::Enum(sym) => Json::String(format!("#{}", sym.0)),
+        Value::Time(t) => Json::String(rfc3339(*t, tz)),
+        Value::List(items) => Json::Array(items.iter().map(|i| from_value(i, tz)).collect()),
+        Value::Object(fields) => Json::Object(
+            fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), from_value(v, tz)))
+                .collect(),
+        ),
+    }
+}
+
+/// RFC 3339 with the zone's offset at that instant: `2023-01-20T21:00:00-08:00`.
+fn rfc3339(t: Timestamp, tz: &TimeZone) -> String {
+    t.display_with_offset(tz.to_offset(t)).to_string()
+}
+
+fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
+    let mut m = Map::new();
+    let (time, module, instance) = match o {
+        SimOutput::Publication {
+            time,
+            module,
+            instance,
+            ..
+        }
+        | SimOutput::Log {
+            time,
+            module,
+            instance,
+            ..
+        }
+        | SimOutput::CycleError {
+            time,
+            module,
+            instance,
+            ..
+        } => (time, module, instance),
+    };
+    m.insert("time".into(), Json::String(rfc3339(*time, tz)));
+    m.insert("module".into(), Json::String(module.to_string()));
+    if let Some(i) = instance {
+        m.insert("instance".into(), Json::String(i.to_string()));
+    }
+    match o {
+        SimOutput::Publication {
+            variable, value, ..
+        } => {
+            m.insert("variable".into(), Json::String(variable.to_string()));
+            m.insert(
+                "value".into(),
+                value.as_ref().map_or(Json::Null, |v| from_value(v, tz)),
+            );
+        }
+        SimOutput::Log { text, .. } => {
+            m.insert("log".into(), Json::String(text.clone()));
+        }
+        SimOutput::CycleError { message, .. } => {
+            m.insert("error".into(), Json::String(message.clone()));
+        }
+    }
+    Json::Object(m)
+}
+
+/// Compares the output with the expected file: times as instants, numbers numerically.
+/// Prints a diff on stderr and fails on a mismatch.
+fn compare(path: &Path, produced: &[Json]) -> Result<Exit> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {name}"))?;
+    let mut expected = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let json: Json = serde_json::from_str(line)
+            .with_context(|| format!("{name}:{}: not valid JSON", i + 1))?;
+        expected.push(json);
+    }
+    let norm_expected: Vec<String> = expected.iter().map(normalize).collect();
+    let norm_produced: Vec<String> = produced.iter().map(normalize).collect();
+    if norm_expected == norm_produced {
+        return Ok(Exit::Success);
+    }
+    eprintln!("error: the output differs from {name} (- expected, + actual):");
+    let ops =
+        similar::capture_diff_slices(similar::Algorithm::Myers, &norm_expected, &norm_produced);
+    for op in ops {
+        for change in op.iter_changes(&norm_expected, &norm_produced) {
+            let (sign, line) = match change.tag() {
+                similar::ChangeTag::Equal => (' ', change.old_index().map(|i| &expected[i])),
+                similar::ChangeTag::Delete => ('-', change.old_index().map(|i| &expected[i])),
+                similar::ChangeTag::Insert => ('+', change.new_index().map(|i| &produced[i])),
+            };
+            if let Some(line) = line {
+                eprintln!("{sign} {line}");
+            }
+        }
+    }
+    eprintln!(
+        "error: {} expected line{}, {} produced",
+        expected.len(),
+        plural(expected.len()),
+        produced.len()
+    );
+    Ok(Exit::Failure)
+}
+
+/// A canonical text of one output line for comparison: `time` as a UTC instant, numbers as
+/// normalised decimals, keys sorted.
+fn normalize(json: &Json) -> String {
+    fn canon(key: Option<&str>, v: &Json) -> Json {
+        match v {
+            Json::String(s) if key == Some("time") => match Timestamp::from_str(s) {
+                Ok(t) => Json::String(t.to_string()),
+                Err(_) => v.clone(),
+            },
+            Json::Number(n) => match Decimal::from_str(&n.to_string()) {
+                Ok(d) => Json::String(format!("#num:{}", d.normalize())),
+                Err(_) => v.clone(),
+            },
+            Json::Array(items) => Json::Array(items.iter().map(|i| canon(None, i)).collect()),
+            Json::Object(m) => {
+                let mut keys: Vec<_> = m.keys().collect();
+                keys.sort();
+                Json::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), canon(Some(k), &m[k])))
+                        .collect(),
+                )
+            }
+            _ => v.clone(),
+        }
+    }
+    canon(None, json).to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// fmt
+
 pub fn fmt(args: ModuleFmtArgs) -> Result<Exit> {
-    let _ = args;
-    anyhow::bail!("`twinlog module fmt` is not built yet")
+    let mut would_change: Vec<&PathBuf> = Vec::new();
+    let mut broken = 0usize;
+    let mut formatted = 0usize;
+    for file in &args.files {
+        let source = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let pretty = match twinlog_lang::fmt::format_source(&source) {
+            Ok(p) => p,
+            Err(diags) => {
+                broken += 1;
+                eprint!(
+                    "{}",
+                    render_all(&diags, &file.display().to_string(), &source)
+                );
+                eprintln!(
+                    "{}: not formatted: {}\n",
+                    file.display(),
+                    count_errors(&diags)
+                );
+                continue;
+            }
+        };
+        if pretty == source {
+            continue;
+        }
+        if args.check {
+            println!("would reformat {}", file.display());
+            would_change.push(file);
+        } else {
+            write_atomically(file, &pretty)?;
+            println!("formatted {}", file.display());
+            formatted += 1;
+        }
+    }
+    if args.check && !would_change.is_empty() {
+        eprintln!(
+            "error: {} file{} not in canonical layout; run `twinlog module fmt` on {}",
+            would_change.len(),
+            plural(would_change.len()),
+            if would_change.len() == 1 {
+                "it"
+            } else {
+                "them"
+            }
+        );
+    }
+    let _ = formatted;
+    Ok(if broken > 0 || !would_change.is_empty() {
+        Exit::Failure
+    } else {
+        Exit::Success
+    })
+}
+
+/// Writes through a temporary file in the same directory and renames it over the original,
+/// so a crash never leaves a half-written module.
+fn write_atomically(file: &Path, text: &str) -> Result<()> {
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.twinlog-fmt.tmp",
+        file.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(file) {
+        let _ = std::fs::set_permissions(&tmp, meta.permissions());
+    }
+    std::fs::rename(&tmp, file).with_context(|| format!("cannot replace {}", file.display()))?;
+    Ok(())
 }

@@ -1,2 +1,319 @@
 //! `module check | test | fmt`, and every example under `examples/modules/` run through the
 //! real `twinlog module test` against its expected output.
+
+use super::common::{Env, repo_root};
+use std::path::{Path, PathBuf};
+
+/// One example: its modules, events, expected output and extra flags (`args`, optional).
+struct Example {
+    name: String,
+    modules: Vec<PathBuf>,
+    events: PathBuf,
+    expected: PathBuf,
+    args: Vec<String>,
+}
+
+fn examples() -> Vec<Example> {
+    let root = repo_root().join("examples/modules");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .expect("examples/modules exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs.into_iter()
+        .map(|dir| {
+            let mut modules: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "scc"))
+                .collect();
+            modules.sort();
+            let args = std::fs::read_to_string(dir.join("args"))
+                .map(|s| s.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default();
+            Example {
+                name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+                modules,
+                events: dir.join("events.jsonl"),
+                expected: dir.join("expected.jsonl"),
+                args,
+            }
+        })
+        .collect()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+#[test]
+fn there_are_enough_examples() {
+    let all = examples();
+    assert!(
+        all.len() >= 11,
+        "lamp1 and at least ten more: {}",
+        all.len()
+    );
+    assert!(all.iter().any(|e| e.name == "lamp1"));
+    for e in &all {
+        assert!(!e.modules.is_empty(), "{}: no .scc file", e.name);
+        assert!(e.events.exists(), "{}: no events.jsonl", e.name);
+        assert!(e.expected.exists(), "{}: no expected.jsonl", e.name);
+    }
+}
+
+#[test]
+fn every_example_matches_its_expected_output() {
+    let env = Env::new();
+    let mut failures = Vec::new();
+    for e in examples() {
+        let mut args: Vec<&str> = vec!["module", "test"];
+        args.extend(e.modules.iter().map(|p| s(p)));
+        args.extend(["--events", s(&e.events), "--expect", s(&e.expected)]);
+        args.extend(e.args.iter().map(String::as_str));
+        let run = env.run(&args);
+        if run.code != 0 {
+            failures.push(format!(
+                "{} (exit {}):\n{}{}",
+                e.name, run.code, run.stdout, run.stderr
+            ));
+        } else {
+            // The output itself is the expected file, line for line.
+            let expected = std::fs::read_to_string(&e.expected).unwrap();
+            assert_eq!(
+                run.stdout.lines().count(),
+                expected.lines().filter(|l| !l.trim().is_empty()).count(),
+                "{}",
+                e.name
+            );
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "examples that do not match:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn every_example_compiles_and_is_formatted() {
+    let env = Env::new();
+    let files: Vec<PathBuf> = examples().into_iter().flat_map(|e| e.modules).collect();
+    let mut check: Vec<&str> = vec!["module", "check"];
+    check.extend(files.iter().map(|p| s(p)));
+    let out = env.run(&check).success();
+    assert_eq!(
+        out.stdout.lines().count(),
+        files.len(),
+        "one summary line per module:\n{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("lamp1"), "{}", out.stdout);
+
+    let mut fmt: Vec<&str> = vec!["module", "fmt", "--check"];
+    fmt.extend(files.iter().map(|p| s(p)));
+    env.run(&fmt).success();
+}
+
+/// Writes `files` (name, text) into the env's scratch dir and returns their paths.
+fn write(env: &Env, files: &[(&str, &str)]) -> Vec<String> {
+    files
+        .iter()
+        .map(|(name, text)| {
+            let p = env.dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.to_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+const LAMP: &str = "MODULE lamp\n    SUBSCRIBE press\n    PUBLISH state {off, on} = off\n    ON press\n      THEN state = on\n";
+
+#[test]
+fn check_reports_every_error_with_file_line_and_caret() {
+    let env = Env::new();
+    let src = "MODULE broken\n    PUBLISH state {off, on} = off\n    ON press\n      THEN stat = on\n      THEN state = dim\n";
+    let files = write(&env, &[("broken.scc", src), ("lamp.scc", LAMP)]);
+    let out = env
+        .run(&["module", "check", &files[0], &files[1]])
+        .failure(1);
+    // The good module still gets its summary; the broken one all of its errors.
+    assert!(out.stdout.starts_with("ok lamp ("), "{}", out.stdout);
+    assert!(out.stderr.contains("broken.scc:3:"), "{}", out.stderr);
+    assert!(out.stderr.contains("broken.scc:4:12"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("      THEN stat = on\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("^^^^"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did you mean `state`?"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("`dim`"), "{}", out.stderr);
+    let json = env
+        .run(&["module", "check", "--json", &files[0]])
+        .failure(1)
+        .json_lines();
+    assert_eq!(json[0]["ok"], serde_json::json!(false));
+    assert!(
+        json[0]["diagnostics"].as_array().unwrap().len() >= 3,
+        "{json:?}"
+    );
+}
+
+#[test]
+fn test_prints_a_diff_on_mismatch() {
+    let env = Env::new();
+    let files = write(
+        &env,
+        &[
+            ("lamp.scc", LAMP),
+            (
+                "events.jsonl",
+                "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"press\"}\n",
+            ),
+            (
+                "right.jsonl",
+                "{\"time\": \"2024-01-01T11:00:00+01:00\", \"module\": \"lamp\", \"variable\": \"state\", \"value\": \"on\"}\n",
+            ),
+            (
+                "wrong.jsonl",
+                "{\"time\": \"2024-01-01T10:00:00Z\", \"module\": \"lamp\", \"variable\": \"state\", \"value\": \"off\"}\n",
+            ),
+        ],
+    );
+    // Times compare as instants: +01:00 at 11:00 is 10:00Z.
+    env.run(&[
+        "module", "test", &files[0], "--events", &files[1], "--expect", &files[2],
+    ])
+    .success();
+    let out = env
+        .run(&[
+            "module", "test", &files[0], "--events", &files[1], "--expect", &files[3],
+        ])
+        .failure(1);
+    assert!(out.stderr.contains("differs from"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("- {") && out.stderr.contains("\"off\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("+ {") && out.stderr.contains("\"on\""),
+        "{}",
+        out.stderr
+    );
+    // The output itself is still printed, on stdout.
+    assert_eq!(out.stdout.lines().count(), 1);
+}
+
+#[test]
+fn bad_events_are_reported_with_their_line_number() {
+    let env = Env::new();
+    let thermo = "MODULE t\n    SUBSCRIBE level {0-10}\n    PUBLISH copy = 0\n    ON level\n      THEN copy = level\n";
+    let cases = [
+        (
+            "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"level\", \"value\": 1}\n{\"time\": \"2024-01-01T09:00:00Z\", \"variable\": \"level\", \"value\": 2}\n",
+            ":2:",
+            "time order",
+        ),
+        (
+            "\n{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"nope\"}\n",
+            ":2:",
+            "nope",
+        ),
+        (
+            "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"level\", \"value\": 11}\n",
+            ":1:",
+            "not allowed",
+        ),
+        (
+            "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"level\"\n",
+            ":1",
+            "not valid JSON",
+        ),
+        (
+            "{\"time\": \"yesterday\", \"variable\": \"level\"}\n",
+            ":1",
+            "RFC 3339",
+        ),
+        (
+            "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"level\", \"colour\": 1}\n",
+            ":1",
+            "unknown field `colour`",
+        ),
+        (
+            "{\"time\": \"2024-01-01T10:00:00Z\", \"module\": \"ghost\", \"variable\": \"x\"}\n",
+            ":1:",
+            "ghost",
+        ),
+    ];
+    for (i, (events, at, what)) in cases.iter().enumerate() {
+        let files = write(&env, &[("t.scc", thermo), (&format!("e{i}.jsonl"), events)]);
+        let out = env
+            .run(&["module", "test", &files[0], "--events", &files[1]])
+            .failure(1);
+        assert!(
+            out.stderr.contains(&format!("e{i}.jsonl{at}")),
+            "case {i}: {}",
+            out.stderr
+        );
+        assert!(out.stderr.contains(what), "case {i}: {}", out.stderr);
+    }
+    let files = write(
+        &env,
+        &[
+            ("t.scc", thermo),
+            (
+                "ok.jsonl",
+                "{\"time\": \"2024-01-01T10:00:00Z\", \"variable\": \"level\", \"value\": 1}\n",
+            ),
+        ],
+    );
+    let tz = env
+        .run(&[
+            "module",
+            "test",
+            &files[0],
+            "--events",
+            &files[1],
+            "--tz",
+            "Mars/Olympus",
+        ])
+        .failure(1);
+    assert!(
+        tz.stderr.contains("unknown time zone `Mars/Olympus`"),
+        "{}",
+        tz.stderr
+    );
+}
+
+#[test]
+fn fmt_rewrites_to_the_canonical_layout_and_check_lists_files() {
+    let env = Env::new();
+    let messy = "module lamp // a lamp\nsubscribe press\n\n\n  public state {off,on}=off\non press\nthen state=on\n";
+    let files = write(&env, &[("messy.scc", messy), ("tidy.scc", LAMP)]);
+    let check = env
+        .run(&["module", "fmt", "--check", &files[0], &files[1]])
+        .failure(1);
+    assert_eq!(check.stdout, format!("would reformat {}\n", files[0]));
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).unwrap(),
+        messy,
+        "--check changes nothing"
+    );
+
+    let out = env.run(&["module", "fmt", &files[0], &files[1]]).success();
+    assert_eq!(out.stdout, format!("formatted {}\n", files[0]));
+    let tidy = std::fs::read_to_string(&files[0]).unwrap();
+    insta::assert_snapshot!(tidy);
+    env.run(&["module", "fmt", "--check", &files[0]]).success();
+
+    let broken = write(&env, &[("broken.scc", "MODULE x\n    PUBLISH \"oops\n")]);
+    let out = env.run(&["module", "fmt", &broken[0]]).failure(1);
+    assert!(out.stderr.contains("not formatted"), "{}", out.stderr);
+}
