@@ -12,16 +12,32 @@
 //!     00000000000000000000.timeindex  time index of that segment
 //! ```
 
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
 use std::future::Future;
-use std::path::Path;
-use std::sync::Arc;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
 
-use twinlog_core::{Record, StoredRecord, Timestamp};
+use twinlog_core::{Record, StoredRecord, Timestamp, TopicName};
 
 use crate::error::LogError;
 use crate::follower::Follower;
+use crate::format;
 use crate::options::{LogOptions, TopicConfig};
-use crate::recovery::RecoveryReport;
+use crate::partition::Partition;
+use crate::recovery::{RecoveryEvent, RecoveryReport};
+use crate::segment::{self, Segment};
+use crate::writer::{self, Pending, Poison, WriterConfig, WriterHandle};
+
+/// The data dir's format version (the `FORMAT` file and every batch's magic byte).
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_FILE: &str = "FORMAT";
+const LOCK_FILE: &str = "LOCK";
+const TOPICS_DIR: &str = "topics";
+const TOPIC_CONF: &str = "topic.conf";
 
 /// What an append returns once it meets the fsync policy: where its records went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +107,337 @@ pub struct CompactionReport {
 }
 
 /// An open data dir. Cheap to clone (an `Arc`); the writer threads stop, after finishing
-/// every queued append, and the lock is released when the last clone is dropped.
+/// every queued append, and the lock is released when the last clone (including those held
+/// by [`Follower`]s) is dropped.
 #[derive(Debug, Clone)]
 pub struct Log {
-    pub(crate) inner: Arc<()>,
+    pub(crate) inner: Arc<LogInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct TopicState {
+    pub name: Arc<str>,
+    pub config: TopicConfig,
+    pub partitions: Vec<PartitionHandle>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PartitionHandle {
+    pub part: Arc<Partition>,
+    pub writer: Option<WriterHandle>,
+}
+
+#[derive(Debug)]
+pub(crate) struct LogInner {
+    // Field order is drop order: the topics (and their writer threads, which drain and
+    // sync) go before the lock file, so the lock is released only after the last write.
+    pub topics: RwLock<BTreeMap<String, Arc<TopicState>>>,
+    pub dir: PathBuf,
+    pub options: LogOptions,
+    pub read_only: bool,
+    pub recovery: RecoveryReport,
+    pub poison: Arc<Poison>,
+    /// Serialises retention, compaction and topic creation.
+    pub maintenance: Mutex<()>,
+    _lock: Option<File>,
+}
+
+/// Holder text for the lock file: "pid 1234 on host".
+fn holder_text() -> String {
+    let host = fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown host".into());
+    format!("pid {} on {host}", std::process::id())
+}
+
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    let path = dir.join(LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| LogError::io("opening", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim().to_owned();
+            return Err(LogError::Locked {
+                path: dir.to_owned(),
+                holder: if holder.is_empty() {
+                    "unknown".into()
+                } else {
+                    holder
+                },
+            });
+        }
+        Err(fs::TryLockError::Error(e)) => return Err(LogError::io("locking", &path, e)),
+    }
+    file.set_len(0)
+        .and_then(|()| file.write_all(format!("{}\n", holder_text()).as_bytes()))
+        .map_err(|e| LogError::io("writing", &path, e))?;
+    Ok(file)
+}
+
+fn check_format(dir: &Path, writable: bool) -> Result<(), LogError> {
+    let path = dir.join(FORMAT_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let found = text
+                .trim()
+                .strip_prefix("twinlog-log ")
+                .and_then(|v| v.parse::<u32>().ok())
+                .ok_or_else(|| LogError::InvalidDataDir {
+                    path: dir.to_owned(),
+                    reason: format!("{} does not say `twinlog-log <version>`", path.display()),
+                })?;
+            if found != FORMAT_VERSION {
+                return Err(LogError::UnsupportedFormat {
+                    path,
+                    found,
+                    supported: FORMAT_VERSION,
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if writable {
+                write_durably(&path, format!("twinlog-log {FORMAT_VERSION}\n").as_bytes())?;
+                Ok(())
+            } else if dir.join(TOPICS_DIR).exists() {
+                Err(LogError::InvalidDataDir {
+                    path: dir.to_owned(),
+                    reason: "the FORMAT file is missing".into(),
+                })
+            } else {
+                Ok(())
+            }
+        }
+        Err(e) => Err(LogError::io("reading", &path, e)),
+    }
+}
+
+/// Writes a small file atomically: temp file, fsync, rename, fsync of the directory.
+fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = File::create(&tmp).map_err(|e| LogError::io("creating", &tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| LogError::io("writing", &tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| LogError::io("renaming", &tmp, e))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| LogError::io("syncing", dir, e))
+}
+
+fn encode_config(c: &TopicConfig) -> String {
+    let opt = |v: Option<u64>| v.map_or_else(|| "none".to_owned(), |v| v.to_string());
+    format!(
+        "# twinlog topic configuration (log format {FORMAT_VERSION})\npartitions = {}\ncompacted = {}\nretention_bytes = {}\nretention_age_ms = {}\ntombstone_retention_ms = {}\n",
+        c.partitions,
+        c.compacted,
+        opt(c.retention_bytes),
+        opt(c.retention_age.map(|d| d.as_millis() as u64)),
+        c.tombstone_retention.as_millis()
+    )
+}
+
+fn decode_config(text: &str, path: &Path) -> Result<TopicConfig, LogError> {
+    let bad = |reason: String| LogError::InvalidDataDir {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut c = TopicConfig::default();
+    for line in text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| bad(format!("line `{line}` is not `key = value`")))?;
+        let (k, v) = (k.trim(), v.trim());
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| bad(format!("`{k}` must be a number, got `{v}`")))
+        };
+        let opt = |v: &str| {
+            if v == "none" {
+                Ok(None)
+            } else {
+                num(v).map(Some)
+            }
+        };
+        match k {
+            "partitions" => {
+                c.partitions =
+                    u32::try_from(num(v)?).map_err(|_| bad("partitions too large".into()))?
+            }
+            "compacted" => c.compacted = v == "true",
+            "retention_bytes" => c.retention_bytes = opt(v)?,
+            "retention_age_ms" => c.retention_age = opt(v)?.map(Duration::from_millis),
+            "tombstone_retention_ms" => c.tombstone_retention = Duration::from_millis(num(v)?),
+            _ => {} // unknown keys are from a newer minor version; ignore them
+        }
+    }
+    if c.partitions == 0 {
+        return Err(bad("partitions must be at least 1".into()));
+    }
+    Ok(c)
+}
+
+/// Segment base offsets found in a partition dir, sorted; removes compaction leftovers.
+fn list_segments(
+    dir: &Path,
+    writable: bool,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<Vec<u64>, LogError> {
+    let mut bases = Vec::new();
+    let entries = fs::read_dir(dir).map_err(|e| LogError::io("listing", dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::io("listing", dir, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".cleaned") {
+            if writable {
+                let p = entry.path();
+                fs::remove_file(&p).map_err(|e| LogError::io("removing", &p, e))?;
+                tracing::warn!(path = %p.display(), "removed the leftover of an interrupted compaction");
+                events.push(RecoveryEvent::RemovedTempFile { path: p });
+            }
+            continue;
+        }
+        if let Some(base) = name
+            .strip_suffix(".log")
+            .and_then(|b| b.parse::<u64>().ok())
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+impl LogInner {
+    fn open_partition(
+        &self,
+        topic: &Arc<str>,
+        id: u32,
+        events: &mut Vec<RecoveryEvent>,
+    ) -> Result<PartitionHandle, LogError> {
+        let dir = self
+            .dir
+            .join(TOPICS_DIR)
+            .join(&**topic)
+            .join(id.to_string());
+        let writable = !self.read_only;
+        if writable {
+            fs::create_dir_all(&dir).map_err(|e| LogError::io("creating", &dir, e))?;
+        }
+        let bases = if dir.exists() {
+            list_segments(&dir, writable, events)?
+        } else {
+            Vec::new()
+        };
+        let interval = self.options.index_interval_bytes;
+        let mut segments = Vec::with_capacity(bases.len().max(1));
+        for (i, &base) in bases.iter().enumerate() {
+            let last = i + 1 == bases.len();
+            let path = dir.join(segment::file_name(base, "log"));
+            segments.push(Arc::new(Segment::open(
+                path, base, last, writable, interval, events,
+            )?));
+        }
+        if segments.is_empty() && writable {
+            segments.push(Arc::new(Segment::create(&dir, 0)?));
+            sync_dir(&dir)?;
+        }
+        let part = Arc::new(Partition::new(topic.clone(), id, dir, segments));
+        let writer = if writable {
+            let config = WriterConfig {
+                fsync: self.options.fsync,
+                segment_bytes: self.options.segment_bytes,
+                index_interval: interval,
+            };
+            Some(writer::spawn(part.clone(), config, self.poison.clone())?)
+        } else {
+            None
+        };
+        Ok(PartitionHandle { part, writer })
+    }
+
+    fn load_topic(
+        &self,
+        name: &str,
+        events: &mut Vec<RecoveryEvent>,
+    ) -> Result<Option<TopicState>, LogError> {
+        let conf = self.dir.join(TOPICS_DIR).join(name).join(TOPIC_CONF);
+        let text = match fs::read_to_string(&conf) {
+            Ok(t) => t,
+            // A topic dir without its configuration is a creation that did not finish.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(LogError::io("reading", &conf, e)),
+        };
+        let config = decode_config(&text, &conf)?;
+        let name: Arc<str> = Arc::from(name);
+        let mut partitions = Vec::with_capacity(config.partitions as usize);
+        for p in 0..config.partitions {
+            partitions.push(self.open_partition(&name, p, events)?);
+        }
+        Ok(Some(TopicState {
+            name,
+            config,
+            partitions,
+        }))
+    }
+
+    fn topic(&self, name: &str) -> Result<Arc<TopicState>, LogError> {
+        self.topics
+            .read()
+            .expect("topics lock")
+            .get(name)
+            .cloned()
+            .ok_or_else(|| LogError::UnknownTopic {
+                topic: name.to_owned(),
+            })
+    }
+
+    pub(crate) fn partition(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(Arc<TopicState>, usize), LogError> {
+        let t = self.topic(topic)?;
+        if partition >= t.config.partitions {
+            return Err(LogError::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                partitions: t.config.partitions,
+            });
+        }
+        Ok((t, partition as usize))
+    }
+
+    pub(crate) fn part(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, LogError> {
+        let (t, i) = self.partition(topic, partition)?;
+        Ok(t.partitions[i].part.clone())
+    }
+}
+
+enum Enqueued {
+    Waiting(tokio::sync::oneshot::Receiver<Result<AppendAck, LogError>>),
+    Done(Result<AppendAck, LogError>),
 }
 
 impl Log {
@@ -104,8 +447,34 @@ impl Log {
     /// Errors: [`LogError::Locked`] naming the holder if another process writes it;
     /// [`LogError::InvalidDataDir`] / [`LogError::Io`] if it cannot be used.
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log, LogError> {
-        let _ = (dir, options);
-        todo!()
+        let dir = dir.as_ref().to_owned();
+        if options.segment_bytes < 4096 || options.segment_bytes > u64::from(u32::MAX / 2) {
+            return Err(LogError::InvalidConfig {
+                field: "segment_bytes",
+                reason: format!(
+                    "must be between 4 KiB and 2 GiB, got {}",
+                    options.segment_bytes
+                ),
+            });
+        }
+        if options.index_interval_bytes == 0 {
+            return Err(LogError::InvalidConfig {
+                field: "index_interval_bytes",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if dir.exists() && !dir.is_dir() {
+            return Err(LogError::InvalidDataDir {
+                path: dir,
+                reason: "it exists and is not a directory".into(),
+            });
+        }
+        fs::create_dir_all(&dir).map_err(|e| LogError::io("creating", &dir, e))?;
+        let lock = lock_dir(&dir)?;
+        check_format(&dir, true)?;
+        let topics_dir = dir.join(TOPICS_DIR);
+        fs::create_dir_all(&topics_dir).map_err(|e| LogError::io("creating", &topics_dir, e))?;
+        Self::load(dir, options, false, Some(lock))
     }
 
     /// Opens `dir` for reading only, without the lock, so it works while another process
@@ -113,58 +482,174 @@ impl Log {
     /// [`Log::refresh`] last ran (these may include records the writer has written but not
     /// yet acknowledged). It never modifies the dir: a torn tail is skipped, not truncated.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log, LogError> {
-        let _ = dir;
-        todo!()
+        let dir = dir.as_ref().to_owned();
+        if !dir.is_dir() {
+            return Err(LogError::InvalidDataDir {
+                path: dir,
+                reason: "no such directory (nothing was written there yet?)".into(),
+            });
+        }
+        check_format(&dir, false)?;
+        Self::load(dir, LogOptions::default(), true, None)
+    }
+
+    fn load(
+        dir: PathBuf,
+        options: LogOptions,
+        read_only: bool,
+        lock: Option<File>,
+    ) -> Result<Log, LogError> {
+        let maintenance_interval = options.maintenance_interval;
+        let mut inner = LogInner {
+            topics: RwLock::new(BTreeMap::new()),
+            dir,
+            options,
+            read_only,
+            recovery: RecoveryReport::default(),
+            poison: Arc::new(Poison::default()),
+            maintenance: Mutex::new(()),
+            _lock: lock,
+        };
+        let mut events = Vec::new();
+        let mut topics = BTreeMap::new();
+        for name in inner.topic_names_on_disk()? {
+            if let Some(t) = inner.load_topic(&name, &mut events)? {
+                topics.insert(name, Arc::new(t));
+            }
+        }
+        inner.topics = RwLock::new(topics);
+        inner.recovery = RecoveryReport { events };
+        let log = Log {
+            inner: Arc::new(inner),
+        };
+        if let (Some(every), false) = (maintenance_interval, read_only) {
+            spawn_maintenance(Arc::downgrade(&log.inner), every);
+        }
+        Ok(log)
     }
 
     /// The data dir.
     pub fn dir(&self) -> &Path {
-        todo!()
+        &self.inner.dir
     }
 
     /// Whether this handle was opened with [`Log::open_read_only`].
     pub fn is_read_only(&self) -> bool {
-        todo!()
+        self.inner.read_only
     }
 
     /// The options the log was opened with.
     pub fn options(&self) -> &LogOptions {
-        todo!()
+        &self.inner.options
     }
 
     /// What recovery found and repaired when the log was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
-        todo!()
+        &self.inner.recovery
     }
 
     /// Creates a topic. Errors: [`LogError::InvalidTopicName`], [`LogError::TopicExists`],
     /// [`LogError::InvalidConfig`] (e.g. 0 partitions), [`LogError::ReadOnly`].
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<(), LogError> {
-        let _ = (name, config);
-        todo!()
+        let name = TopicName::new(name)?.into_string();
+        self.writable()?;
+        if config.partitions == 0 || config.partitions > TopicConfig::MAX_PARTITIONS {
+            return Err(LogError::InvalidConfig {
+                field: "partitions",
+                reason: format!(
+                    "must be between 1 and {}, got {}",
+                    TopicConfig::MAX_PARTITIONS,
+                    config.partitions
+                ),
+            });
+        }
+        let _guard = self.inner.maintenance.lock().expect("maintenance lock");
+        if self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .contains_key(&name)
+        {
+            return Err(LogError::TopicExists { topic: name });
+        }
+        let tdir = self.inner.dir.join(TOPICS_DIR).join(&name);
+        fs::create_dir_all(&tdir).map_err(|e| LogError::io("creating", &tdir, e))?;
+        let arc: Arc<str> = Arc::from(name.as_str());
+        let mut events = Vec::new();
+        let mut partitions = Vec::with_capacity(config.partitions as usize);
+        for p in 0..config.partitions {
+            partitions.push(self.inner.open_partition(&arc, p, &mut events)?);
+        }
+        sync_dir(&tdir)?;
+        // The configuration is written last: a topic dir without it is an unfinished creation.
+        write_durably(&tdir.join(TOPIC_CONF), encode_config(&config).as_bytes())?;
+        sync_dir(&self.inner.dir.join(TOPICS_DIR))?;
+        let state = TopicState {
+            name: arc,
+            config,
+            partitions,
+        };
+        self.inner
+            .topics
+            .write()
+            .expect("topics lock")
+            .insert(name, Arc::new(state));
+        Ok(())
     }
 
     /// The names of all topics, sorted.
     pub fn topics(&self) -> Vec<String> {
-        todo!()
+        self.inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// A topic's configuration. Error: [`LogError::UnknownTopic`].
     pub fn topic_config(&self, topic: &str) -> Result<TopicConfig, LogError> {
-        let _ = topic;
-        todo!()
+        Ok(self.inner.topic(topic)?.config.clone())
     }
 
     /// A topic's number of partitions. Error: [`LogError::UnknownTopic`].
     pub fn partition_count(&self, topic: &str) -> Result<u32, LogError> {
-        let _ = topic;
-        todo!()
+        Ok(self.inner.topic(topic)?.config.partitions)
     }
 
     /// A topic's configuration and, per partition, start/end offsets and size on disk.
     pub fn describe(&self, topic: &str) -> Result<TopicDescription, LogError> {
-        let _ = topic;
-        todo!()
+        let t = self.inner.topic(topic)?;
+        let partitions = t
+            .partitions
+            .iter()
+            .map(|h| {
+                let segs = h.part.snapshot();
+                PartitionDescription {
+                    partition: h.part.id,
+                    start_offset: h.part.start_offset(),
+                    end_offset: h.part.end_offset(),
+                    size_bytes: segs.iter().map(|s| s.disk_size()).sum(),
+                    segments: segs.len(),
+                }
+            })
+            .collect();
+        Ok(TopicDescription {
+            name: t.name.to_string(),
+            config: t.config.clone(),
+            partitions,
+        })
+    }
+
+    fn writable(&self) -> Result<(), LogError> {
+        if self.inner.read_only {
+            return Err(LogError::ReadOnly {
+                path: self.inner.dir.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Appends `records` to one partition, as one batch with dense offsets.
@@ -186,8 +671,54 @@ impl Log {
         partition: u32,
         records: Vec<Record>,
     ) -> impl Future<Output = Result<AppendAck, LogError>> + Send + 'static {
-        let _ = (topic, partition, records);
-        async { todo!() }
+        let queued = self.enqueue(topic, partition, &records);
+        async move {
+            match queued {
+                Enqueued::Done(r) => r,
+                Enqueued::Waiting(rx) => rx.await.unwrap_or(Err(LogError::Closed)),
+            }
+        }
+    }
+
+    fn enqueue(&self, topic: &str, partition: u32, records: &[Record]) -> Enqueued {
+        let run = || -> Result<Enqueued, LogError> {
+            self.writable()?;
+            let (t, i) = self.inner.partition(topic, partition)?;
+            self.inner.poison.check()?;
+            let max = self.inner.options.max_record_bytes;
+            for (index, r) in records.iter().enumerate() {
+                let size = r.payload_len();
+                if size > max {
+                    return Err(LogError::RecordTooLarge { index, size, max });
+                }
+            }
+            let handle = &t.partitions[i];
+            if records.is_empty() {
+                return Ok(Enqueued::Done(Ok(AppendAck {
+                    partition,
+                    base_offset: handle.part.end_offset(),
+                    count: 0,
+                })));
+            }
+            if records.len() > u32::MAX as usize / 2 {
+                return Err(LogError::InvalidConfig {
+                    field: "records",
+                    reason: "too many records in one append".into(),
+                });
+            }
+            let batch = format::encode_batch(records);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let sender = handle
+                .writer
+                .as_ref()
+                .and_then(|w| w.tx.as_ref())
+                .ok_or(LogError::Closed)?;
+            sender
+                .send(Pending { batch, tx })
+                .map_err(|_| LogError::Closed)?;
+            Ok(Enqueued::Waiting(rx))
+        };
+        run().unwrap_or_else(|e| Enqueued::Done(Err(e)))
     }
 
     /// Reads up to `max_records` visible records of a partition starting at `from_offset`
@@ -195,6 +726,8 @@ impl Log {
     /// offset (records deleted by retention) starts at the start offset; reading at or past
     /// the end returns an empty vector. Cost: a binary search over segments and over the
     /// segment's offset index, then a scan of at most `index_interval_bytes`.
+    ///
+    /// Keys and values of the returned records share the buffers they were read into.
     ///
     /// Errors: [`LogError::Corrupt`] if the first batch to serve is damaged (records before
     /// the damage are returned first; the error names the segment, position and offset and
@@ -206,8 +739,11 @@ impl Log {
         from_offset: u64,
         max_records: usize,
     ) -> Result<Vec<StoredRecord>, LogError> {
-        let _ = (topic, partition, from_offset, max_records);
-        todo!()
+        Ok(self
+            .inner
+            .part(topic, partition)?
+            .read(from_offset, max_records)?
+            .0)
     }
 
     /// The offset of the first visible record whose timestamp is at or after `timestamp`, or
@@ -220,20 +756,19 @@ impl Log {
         partition: u32,
         timestamp: Timestamp,
     ) -> Result<Option<u64>, LogError> {
-        let _ = (topic, partition, timestamp);
-        todo!()
+        self.inner
+            .part(topic, partition)?
+            .offset_for_timestamp(timestamp)
     }
 
     /// The first offset still stored in the partition.
     pub fn start_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        let _ = (topic, partition);
-        todo!()
+        Ok(self.inner.part(topic, partition)?.start_offset())
     }
 
     /// The offset the next appended record will get; records below it are visible.
     pub fn end_offset(&self, topic: &str, partition: u32) -> Result<u64, LogError> {
-        let _ = (topic, partition);
-        todo!()
+        Ok(self.inner.part(topic, partition)?.end_offset())
     }
 
     /// A [`Follower`] of a partition starting at `from_offset`.
@@ -243,29 +778,186 @@ impl Log {
         partition: u32,
         from_offset: u64,
     ) -> Result<Follower, LogError> {
-        let _ = (topic, partition, from_offset);
-        todo!()
+        let part = self.inner.part(topic, partition)?;
+        Ok(Follower::new(self.clone(), part, from_offset))
     }
 
     /// Applies retention to every topic: deletes whole old segments (never the active one)
     /// while a partition is over `retention_bytes`, and segments whose newest record is older
     /// than `retention_age` (by [`LogOptions::clock`]). Start offsets move forward.
     pub fn enforce_retention(&self) -> Result<RetentionReport, LogError> {
-        todo!()
+        self.writable()?;
+        let _guard = self.inner.maintenance.lock().expect("maintenance lock");
+        let now = self.inner.options.clock.now();
+        let mut report = RetentionReport::default();
+        let topics: Vec<_> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .cloned()
+            .collect();
+        for t in topics {
+            for h in &t.partitions {
+                crate::retention::enforce(&h.part, &t.config, now, &mut report)?;
+            }
+        }
+        Ok(report)
     }
 
     /// Compacts a topic created with `compacted: true`: rewrites its sealed segments keeping
     /// only the latest record per key (the active segment is left alone; a record in it still
     /// supersedes older ones). Tombstones survive until older than `tombstone_retention`.
-    /// Records without a key are kept. Offsets are preserved (gaps appear).
+    /// Records without a key are kept. Offsets are preserved (gaps appear). A topic that is
+    /// not compacted is left alone (an empty report).
     pub fn compact(&self, topic: &str) -> Result<CompactionReport, LogError> {
-        let _ = topic;
-        todo!()
+        self.writable()?;
+        let t = self.inner.topic(topic)?;
+        let _guard = self.inner.maintenance.lock().expect("maintenance lock");
+        let mut report = CompactionReport::default();
+        if !t.config.compacted {
+            return Ok(report);
+        }
+        let now = self.inner.options.clock.now();
+        for h in &t.partitions {
+            crate::retention::compact(
+                &h.part,
+                &t.config,
+                now,
+                self.inner.options.index_interval_bytes,
+                &mut report,
+            )?;
+        }
+        Ok(report)
     }
 
     /// Read-only handle: rescans the data dir for new topics, segments and records written
     /// by the writer process. A no-op for the writer.
     pub fn refresh(&self) -> Result<(), LogError> {
-        todo!()
+        if !self.inner.read_only {
+            return Ok(());
+        }
+        let mut events = Vec::new();
+        for name in self.inner.topic_names_on_disk()? {
+            let known = self
+                .inner
+                .topics
+                .read()
+                .expect("topics lock")
+                .contains_key(&name);
+            if !known {
+                if let Some(t) = self.inner.load_topic(&name, &mut events)? {
+                    self.inner
+                        .topics
+                        .write()
+                        .expect("topics lock")
+                        .insert(name, Arc::new(t));
+                }
+            }
+        }
+        let topics: Vec<_> = self
+            .inner
+            .topics
+            .read()
+            .expect("topics lock")
+            .values()
+            .cloned()
+            .collect();
+        for t in topics {
+            for h in &t.partitions {
+                self.refresh_partition(&h.part)?;
+            }
+        }
+        Ok(())
     }
+
+    /// Read-only: picks up what the writer appended to one partition.
+    pub(crate) fn refresh_partition(&self, part: &Partition) -> Result<(), LogError> {
+        if !self.inner.read_only || !part.dir.exists() {
+            return Ok(());
+        }
+        let interval = self.inner.options.index_interval_bytes;
+        let bases = list_segments(&part.dir, false, &mut Vec::new())?;
+        let mut segs = part.snapshot();
+        segs.retain(|s| bases.contains(&s.base_offset));
+        if let Some(last) = segs.last() {
+            last.refresh_tail(interval)?;
+        }
+        let known_last = segs.last().map(|s| s.base_offset);
+        for &base in bases.iter().filter(|&&b| known_last.is_none_or(|k| b > k)) {
+            let path = part.dir.join(segment::file_name(base, "log"));
+            match Segment::open(path, base, true, false, interval, &mut Vec::new()) {
+                Ok(s) => segs.push(Arc::new(s)),
+                Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let end = segs
+            .last()
+            .map_or(0, |s| s.next_offset.load(Ordering::Acquire));
+        *part.segments.write().expect("segments lock") = segs;
+        part.visible.send_if_modified(|v| {
+            let changed = *v != end;
+            *v = end;
+            changed
+        });
+        Ok(())
+    }
+
+    /// Test hook: the next write of this partition's writer writes half its bytes and then
+    /// fails with OS error `errno` (e.g. 28, ENOSPC), as a full disk would.
+    #[doc(hidden)]
+    pub fn inject_write_error(
+        &self,
+        topic: &str,
+        partition: u32,
+        errno: i32,
+    ) -> Result<(), LogError> {
+        self.inner
+            .part(topic, partition)?
+            .fault
+            .store(errno, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl LogInner {
+    fn topic_names_on_disk(&self) -> Result<Vec<String>, LogError> {
+        let tdir = self.dir.join(TOPICS_DIR);
+        if !tdir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&tdir).map_err(|e| LogError::io("listing", &tdir, e))? {
+            let entry = entry.map_err(|e| LogError::io("listing", &tdir, e))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && TopicName::new(&name).is_ok() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// Runs retention and compaction every `every` until the log is dropped.
+fn spawn_maintenance(weak: Weak<LogInner>, every: Duration) {
+    let _ = std::thread::Builder::new()
+        .name("twinlog-maint".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                let Some(inner) = weak.upgrade() else { return };
+                let log = Log { inner };
+                if let Err(e) = log.enforce_retention() {
+                    tracing::warn!(error = %e, "background retention failed");
+                }
+                for t in log.topics() {
+                    if let Err(e) = log.compact(&t) {
+                        tracing::warn!(topic = %t, error = %e, "background compaction failed");
+                    }
+                }
+            }
+        });
 }
