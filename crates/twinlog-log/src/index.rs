@@ -19,7 +19,7 @@ pub(crate) const OFFSET_ENTRY_LEN: usize = 12;
 pub(crate) const TIME_ENTRY_LEN: usize = 16;
 
 /// The in-memory indexes of one segment.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct SegmentIndex {
     /// (offset − base, byte position), both strictly increasing.
     pub offsets: Vec<(u32, u32)>,
@@ -37,6 +37,12 @@ pub(crate) struct NewEntries {
 }
 
 impl SegmentIndex {
+    /// Whether both hold the same entries (what the files hold; the running maximum is not
+    /// stored and may be ahead of the last time entry).
+    pub fn same_entries(&self, other: &SegmentIndex) -> bool {
+        self.offsets == other.offsets && self.times == other.times
+    }
+
     /// Accounts for the batch at `pos` (batches must be observed in order) and adds entries
     /// when `interval` bytes passed since the last offset entry (the first batch always gets one).
     pub fn observe(&mut self, interval: u32, base: u64, pos: u64, h: &BatchHeader) -> NewEntries {
@@ -214,7 +220,7 @@ mod tests {
         assert_eq!(idx.rel_offset_for_time(9), 0);
         assert_eq!(idx.rel_offset_for_time(10), 2);
         let (o, t) = encode_files(&idx);
-        assert_eq!(decode_files(&o, &t, 600), Ok(idx.clone()));
+        assert!(decode_files(&o, &t, 600).unwrap().same_entries(&idx));
         for i in 0..o.len() {
             let mut bad = o.clone();
             bad[i] ^= 0x40;

@@ -93,7 +93,13 @@ impl Partition {
             let seg = &segs[i];
             let next_base = segs.get(i + 1).map(|s| s.base_offset);
             if from < seg.next_offset.load(Ordering::Acquire) {
-                from = self.read_segment(seg, from, end, max, next_base, &mut out)?;
+                let (next, damaged) =
+                    self.read_segment(seg, from, end, max, next_base, &mut out)?;
+                from = next;
+                if damaged {
+                    // Serve what came before the damage; the next read reports it.
+                    break;
+                }
             }
             if let Some(nb) = next_base {
                 from = from.max(nb);
@@ -103,7 +109,8 @@ impl Partition {
         Ok((out, end))
     }
 
-    /// Reads records of one segment; returns the offset to continue from.
+    /// Reads records of one segment; returns the offset to continue from, and whether the
+    /// read stopped at damage (after returning the records before it).
     fn read_segment(
         &self,
         seg: &Segment,
@@ -112,7 +119,7 @@ impl Partition {
         max: usize,
         next_base: Option<u64>,
         out: &mut Vec<StoredRecord>,
-    ) -> Result<u64, LogError> {
+    ) -> Result<(u64, bool), LogError> {
         let limit = seg.size.load(Ordering::Acquire);
         let mut pos = seg
             .index
@@ -160,11 +167,11 @@ impl Partition {
                 Ok(if full { Flow::Stop } else { Flow::Continue })
             })?;
             let (damage_pos, reason) = match stopped {
-                (Stopped::Done, _) => return Ok(from),
+                (Stopped::Done, _) => return Ok((from, false)),
                 (Stopped::Damage(p), reason) => (p, reason),
             };
             if !out.is_empty() {
-                return Ok(from);
+                return Ok((from, true));
             }
             match segment::find_next_valid(seg, damage_pos, limit, from.min(end))? {
                 Some((q, h)) if h.base_offset <= from => pos = q,

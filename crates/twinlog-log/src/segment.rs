@@ -163,7 +163,7 @@ impl Segment {
             .store(outcome.next_offset.unwrap_or(base), Ordering::Release);
         seg.max_timestamp
             .store(idx.running_max.unwrap_or(i64::MIN), Ordering::Release);
-        let matches_disk = on_disk.as_ref().is_ok_and(|d| *d == idx);
+        let matches_disk = on_disk.as_ref().is_ok_and(|d| d.same_entries(&idx));
         if !matches_disk && writable {
             let reason = rebuilt_reason.unwrap_or_else(|| "index did not match the segment".into());
             let (o, t) = index::encode_files(&idx);

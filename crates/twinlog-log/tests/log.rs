@@ -1,1 +1,23 @@
-//! The integration tests of twinlog-log, compiled into one binary (in progress).
+//! The integration tests of twinlog-log, compiled into one binary (link time on 2 cores):
+//! each module covers one promise of the log.
+
+#[path = "log/basics.rs"]
+mod basics;
+#[path = "log/compaction.rs"]
+mod compaction;
+#[path = "log/corruption.rs"]
+mod corruption;
+#[path = "log/crash.rs"]
+mod crash;
+#[path = "log/enospc.rs"]
+mod enospc;
+#[path = "log/follower.rs"]
+mod follower;
+#[path = "log/format.rs"]
+mod format;
+#[path = "log/lock.rs"]
+mod lock;
+#[path = "log/retention.rs"]
+mod retention;
+#[path = "log/support.rs"]
+mod support;
