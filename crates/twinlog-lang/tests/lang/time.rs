@@ -970,3 +970,159 @@ fn without_a_location_sun_times_are_unusable() {
     assert!(ctx.fires_at(&spec, "2024-01-15T12:00:00Z".parse().unwrap()));
     assert!(!ctx.fires_at(&spec, "2024-07-15T12:00:00Z".parse().unwrap()));
 }
+
+// ---------------------------------------------------------------------------------------
+// Random specs: `next_fire_after` and `fires_at` describe the same fires.
+
+mod random {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn time_of_day() -> impl Strategy<Value = TimeOfDay> {
+        prop_oneof![
+            Just(TimeOfDay::Midnight),
+            Just(TimeOfDay::Noon),
+            Just(TimeOfDay::Sunrise),
+            Just(TimeOfDay::Sunset),
+            (0u8..24, 0u8..60, any::<bool>()).prop_map(|(hour, minute, h12)| TimeOfDay::Clock {
+                hour,
+                minute,
+                style: if h12 {
+                    ClockStyle::H12
+                } else {
+                    ClockStyle::H24
+                },
+            }),
+        ]
+    }
+
+    fn weekday() -> impl Strategy<Value = Weekday> {
+        prop_oneof![
+            Just(Weekday::Monday),
+            Just(Weekday::Tuesday),
+            Just(Weekday::Wednesday),
+            Just(Weekday::Thursday),
+            Just(Weekday::Friday),
+            Just(Weekday::Saturday),
+            Just(Weekday::Sunday),
+        ]
+    }
+
+    fn day_spec() -> impl Strategy<Value = DaySpec> {
+        prop_oneof![
+            (weekday(), any::<bool>()).prop_map(|(day, plural)| DaySpec::Day { day, plural }),
+            Just(DaySpec::Weekdays),
+            Just(DaySpec::Weekends),
+        ]
+    }
+
+    /// A valid (month, day) of a leap year.
+    fn month_day() -> impl Strategy<Value = (u8, u8)> {
+        (1u8..=12).prop_flat_map(|m| {
+            let last = Date::new(2000, m as i8, 1).unwrap().days_in_month() as u8;
+            (Just(m), 1..=last)
+        })
+    }
+
+    fn season_part() -> impl Strategy<Value = YearPart> {
+        prop_oneof![
+            (1u8..=12).prop_map(YearPart::Month),
+            prop_oneof![
+                Just(Season::Winter),
+                Just(Season::Spring),
+                Just(Season::Summer),
+                Just(Season::Fall),
+                Just(Season::Autumn),
+            ]
+            .prop_map(YearPart::Season),
+        ]
+    }
+
+    fn range_end() -> impl Strategy<Value = RangeEnd> {
+        (month_day(), any::<bool>()).prop_map(|((month, day), whole)| RangeEnd {
+            month,
+            day: (!whole).then_some(day),
+        })
+    }
+
+    fn civil_date() -> impl Strategy<Value = CivilDate> {
+        (2023i16..=2027, 1u8..=12, 1u8..=28).prop_map(|(year, month, day)| CivilDate {
+            year,
+            month,
+            day,
+        })
+    }
+
+    fn spec() -> impl Strategy<Value = AtSpec> {
+        (
+            time_of_day(),
+            proptest::option::of((0u32..=24 * 60, any::<bool>())),
+            proptest::collection::vec(day_spec(), 0..3),
+            proptest::collection::vec(month_day(), 0..2),
+            proptest::collection::vec(season_part(), 0..3),
+            proptest::collection::vec(2024i16..=2027, 0..2),
+            proptest::collection::vec((range_end(), range_end()), 0..2),
+            proptest::option::of(civil_date()),
+            proptest::option::of(civil_date()),
+        )
+            .prop_map(
+                |(time, offset, days, dates, parts, years, ranges, starting, ending)| {
+                    let mut spec = at(time);
+                    spec.offset = offset.map(|(minutes, before)| TimeOffset {
+                        minutes,
+                        unit_hours: false,
+                        before,
+                    });
+                    spec.days = days;
+                    spec.dates = dates
+                        .into_iter()
+                        .map(|(month, day)| MonthDay { month, day })
+                        .collect();
+                    spec.parts_of_year = parts;
+                    spec.years = years;
+                    spec.ranges = ranges
+                        .into_iter()
+                        .map(|(from, through)| DateRange { from, through })
+                        .collect();
+                    spec.starting = starting;
+                    spec.ending = ending;
+                    spec
+                },
+            )
+            .prop_filter(
+                "ENDING before STARTING is rejected by validate",
+                |s| !matches!((s.starting, s.ending), (Some(a), Some(b)) if b < a),
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+        /// The next fire is a fire, and no minute of the two days before it (or up to it)
+        /// fires.
+        #[test]
+        fn next_fire_after_is_the_first_minute_that_fires(
+            spec in spec(),
+            zone in 0usize..3,
+            start in 1_704_067_200i64..1_798_761_600, // 2024-01-01 .. 2027-01-01
+        ) {
+            let zone = [&LOS_ANGELES, &SYDNEY, &SANTIAGO][zone];
+            let ctx = context(zone);
+            prop_assert_eq!(ctx.validate(&spec), Ok(()));
+            let after = Timestamp::from_second(start).unwrap();
+            let next = ctx.next_fire_after(&spec, after);
+            if let Some(next) = next {
+                prop_assert!(next > after);
+                prop_assert_eq!(next.as_second() % 60, 0);
+                prop_assert!(ctx.fires_at(&spec, next), "next_fire_after gave {} which does not fire", next);
+            }
+            let horizon = after + SignedDuration::from_hours(48);
+            let mut minute = floor_minute(after) + SignedDuration::from_mins(1);
+            while minute < horizon && next.is_none_or(|n| minute < n) {
+                prop_assert!(!ctx.fires_at(&spec, minute), "{} fires before next_fire_after's {:?}", minute, next);
+                minute += SignedDuration::from_mins(1);
+            }
+        }
+    }
+}
