@@ -49,8 +49,15 @@ pub trait Bus: Send + Sync + fmt::Debug {
     /// or concurrently: pipelining), and the future resolves with its (partition, offset) once
     /// it is durable under the bus's policy. Dropping the future does not cancel the send.
     ///
+    /// Called inside a Tokio runtime, the embedded bus queues single sends per partition and
+    /// appends what accumulated as one batch from a task spawned on that runtime (see
+    /// `docs/BUS.md`); the runtime must keep running until the send resolves (blocking its
+    /// only thread on the future would deadlock). Outside a runtime each send is appended
+    /// on its own.
+    ///
     /// Errors (through the future): [`BusError::UnknownTopic`], [`BusError::UnknownPartition`]
-    /// for an explicit partition out of range, and storage errors.
+    /// for an explicit partition out of range, [`BusError::ReservedTopic`], and storage errors
+    /// (for a queued send, wrapped in [`BusError::BatchFailed`]).
     fn send(&self, topic: &TopicName, record: ProducerRecord) -> DeliveryFuture;
 
     /// Sends many records at once (all enqueued before this method returns) and resolves

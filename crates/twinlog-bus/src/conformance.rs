@@ -229,27 +229,70 @@ pub async fn send_returns_dense_offsets_per_partition<H: Harness>(h: &H) {
 }
 
 /// Sends enqueued one after another get offsets in call order even when their futures are
-/// awaited later, in reverse.
+/// awaited later, in reverse, mixed with batches, and sent from a thread without a runtime.
 pub async fn pipelined_sends_keep_call_order<H: Harness>(h: &H) {
-    let bus = h.open();
+    let bus = Arc::new(h.open());
     let t = topic("pipelined");
-    create(&bus, &t, 1).await;
-    let pending: Vec<_> = (0..20)
-        .map(|i| bus.send(&t, record(Some("k"), &i.to_string(), 0).into()))
-        .collect();
-    let mut deliveries = Vec::new();
-    for f in pending.into_iter().rev() {
-        deliveries.push(f.await.expect("send"));
+    create(&*bus, &t, 1).await;
+    let mut singles = Vec::new();
+    let mut batches = Vec::new();
+    for i in 0..20 {
+        if i % 5 == 4 {
+            let batch = (0..3)
+                .map(|k| record(Some("k"), &format!("{i}.{k}"), 0).into())
+                .collect();
+            batches.push((i, bus.send_batch(&t, batch)));
+        } else {
+            singles.push((i, bus.send(&t, record(Some("k"), &i.to_string(), 0).into())));
+        }
     }
-    deliveries.reverse();
-    let offsets: Vec<u64> = deliveries.iter().map(|d| d.offset).collect();
-    assert_eq!(offsets, (0..20).collect::<Vec<u64>>());
+    // A plain thread (no Tokio runtime) sends too; its records follow all of the above.
+    let from_thread = {
+        let (bus, t) = (Arc::clone(&bus), t.clone());
+        std::thread::spawn(move || {
+            (0..3)
+                .map(|k| bus.send(&t, record(Some("k"), &format!("thread.{k}"), 0).into()))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .expect("sender thread")
+    };
+    let mut expected: Vec<String> = Vec::new();
+    for i in 0..20 {
+        if i % 5 == 4 {
+            expected.extend((0..3).map(|k| format!("{i}.{k}")));
+        } else {
+            expected.push(i.to_string());
+        }
+    }
+    expected.extend((0..3).map(|k| format!("thread.{k}")));
+    let mut offsets: BTreeMap<String, u64> = BTreeMap::new();
+    for (k, f) in from_thread.into_iter().enumerate().rev() {
+        offsets.insert(
+            format!("thread.{k}"),
+            f.await.expect("send from thread").offset,
+        );
+    }
+    for (i, f) in singles.into_iter().rev() {
+        offsets.insert(i.to_string(), f.await.expect("send").offset);
+    }
+    for (i, f) in batches.into_iter().rev() {
+        for (k, d) in f.await.expect("send_batch").into_iter().enumerate() {
+            offsets.insert(format!("{i}.{k}"), d.offset);
+        }
+    }
+    let by_offset: Vec<u64> = expected.iter().map(|v| offsets[v]).collect();
+    assert_eq!(
+        by_offset,
+        (0..expected.len() as u64).collect::<Vec<u64>>(),
+        "offsets follow call order"
+    );
     let read = bus
         .read(&TopicPartition::new(t.clone(), 0), 0, 100)
         .await
         .expect("read");
     let values: Vec<String> = read.iter().map(value).collect();
-    assert_eq!(values, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(values, expected);
 }
 
 /// All records of one key go to `partition_for_key`, in send order, also after a reopen.

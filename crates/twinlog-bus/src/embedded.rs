@@ -131,6 +131,8 @@ fn spec_of(config: &TopicConfig) -> TopicSpec {
 impl Storage for LogStorage {
     type Cursor = LogCursor;
 
+    const COALESCE_SENDS: bool = true;
+
     fn create_topic(&self, name: &TopicName, spec: &TopicSpec) -> Result<(), BusError> {
         let config = TopicConfig {
             partitions: spec.partitions,

@@ -30,6 +30,10 @@ pub(crate) trait Storage: Send + Sync + 'static {
     /// A position in one partition that can wait for records.
     type Cursor: Cursor;
 
+    /// Whether single sends should be queued and appended together (see `Outbox`): worth it
+    /// when an append has a fixed cost (the log), not when it is a push onto a vector.
+    const COALESCE_SENDS: bool;
+
     fn create_topic(&self, name: &TopicName, spec: &TopicSpec) -> Result<(), BusError>;
     /// Every topic, internal ones included, sorted.
     fn topics(&self) -> Vec<TopicName>;
@@ -97,6 +101,31 @@ pub(crate) struct Engine<S: Storage> {
     committed: Mutex<HashMap<GroupId, HashMap<TopicPartition, u64>>>,
     /// The next partition for keyless records, per topic.
     round_robin: Mutex<HashMap<TopicName, u32>>,
+    /// Per topic and partition, sends waiting to be appended together (see `Storage::COALESCE_SENDS`).
+    outboxes: Mutex<HashMap<TopicName, Vec<Arc<Outbox>>>>,
+}
+
+/// Single sends to one partition, queued until a flush task appends them as one batch.
+///
+/// Why: a storage append has a fixed cost (a batch header and CRC, a queue hop, an
+/// acknowledgement), so records sent one by one — what modules and twins do — are cheaper
+/// appended together. There is no linger timer: a flush is spawned by the first queued send and
+/// runs as soon as the sending task yields (typically when it awaits a delivery), taking
+/// everything queued by then. Kafka's producer batches the same way, with `linger.ms`.
+#[derive(Debug, Default)]
+struct Outbox {
+    queue: Mutex<OutboxQueue>,
+}
+
+type Waiter = tokio::sync::oneshot::Sender<Result<u64, Arc<BusError>>>;
+
+#[derive(Debug, Default)]
+struct OutboxQueue {
+    records: Vec<Record>,
+    /// Each sender with the index of its first record in `records`.
+    waiters: Vec<(usize, Waiter)>,
+    /// A flush task is spawned and has not yet taken the queue.
+    scheduled: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -124,6 +153,7 @@ impl<S: Storage> Engine<S> {
             coordinator: Coordinator::default(),
             committed: Mutex::new(committed),
             round_robin: Mutex::new(HashMap::new()),
+            outboxes: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -229,19 +259,106 @@ impl<S: Storage> Engine<S> {
         self.storage.partition_count(topic)
     }
 
-    pub(crate) fn send(&self, topic: &TopicName, record: ProducerRecord) -> DeliveryFuture {
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        topic: &TopicName,
+        record: ProducerRecord,
+    ) -> DeliveryFuture {
         let routed = self
             .check_user_topic(topic)
             .and_then(|n| self.route(topic, &record, n));
-        match routed {
-            Ok(p) => DeliveryFuture::pending(p, self.storage.append(topic, p, vec![record.record])),
-            Err(e) => DeliveryFuture::ready(Err(e)),
+        let p = match routed {
+            Ok(p) => p,
+            Err(e) => return DeliveryFuture::ready(Err(e)),
+        };
+        DeliveryFuture::pending(p, self.enqueue(topic, p, vec![record.record]))
+    }
+
+    /// Hands `records` (routed to `partition`) to the storage, through the partition's outbox
+    /// if the storage coalesces sends. Resolves with the offset of the first record; the
+    /// others follow densely. Call order is offset order.
+    fn enqueue(
+        self: &Arc<Self>,
+        topic: &TopicName,
+        partition: u32,
+        records: Vec<Record>,
+    ) -> BoxFuture<'static, Result<u64, BusError>> {
+        if !S::COALESCE_SENDS {
+            return self.storage.append(topic, partition, records);
+        }
+        let outbox = self.outbox(topic, partition);
+        let mut queue = lock(&outbox.queue);
+        let runtime = tokio::runtime::Handle::try_current();
+        if !queue.scheduled && runtime.is_err() {
+            // No runtime to run a flush on, and nothing queued ahead of these records: append
+            // them directly (order is kept: nothing of this partition waits in the outbox).
+            return self.storage.append(topic, partition, records);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let first = queue.records.len();
+        queue.waiters.push((first, tx));
+        queue.records.extend(records);
+        if !queue.scheduled
+            && let Ok(runtime) = runtime
+        {
+            queue.scheduled = true;
+            let engine = Arc::clone(self);
+            let topic = topic.clone();
+            let outbox = Arc::clone(&outbox);
+            runtime.spawn(async move { engine.flush(&topic, partition, &outbox).await });
+        }
+        drop(queue);
+        Box::pin(async move {
+            match rx.await {
+                Ok(Ok(offset)) => Ok(offset),
+                Ok(Err(e)) => Err(BusError::BatchFailed { source: e }),
+                Err(_) => Err(BusError::Closed),
+            }
+        })
+    }
+
+    /// The outbox of a partition, created on first use.
+    fn outbox(&self, topic: &TopicName, partition: u32) -> Arc<Outbox> {
+        let mut outboxes = lock(&self.outboxes);
+        if let Some(o) = outboxes.get(topic).and_then(|v| v.get(partition as usize)) {
+            return Arc::clone(o);
+        }
+        let v = outboxes.entry(topic.clone()).or_default();
+        while v.len() <= partition as usize {
+            v.push(Arc::new(Outbox::default()));
+        }
+        Arc::clone(&v[partition as usize])
+    }
+
+    /// Appends everything queued in `outbox` as one batch and resolves its senders.
+    async fn flush(&self, topic: &TopicName, partition: u32, outbox: &Outbox) {
+        let (waiters, append) = {
+            let mut queue = lock(&outbox.queue);
+            queue.scheduled = false;
+            let records = std::mem::take(&mut queue.records);
+            let waiters = std::mem::take(&mut queue.waiters);
+            // Enqueued under the lock, so batches reach the storage in the order they formed.
+            (waiters, self.storage.append(topic, partition, records))
+        };
+        match append.await {
+            Ok(base) => {
+                for (index, w) in waiters {
+                    // A sender that dropped its future does not care about the offset.
+                    let _ = w.send(Ok(base + index as u64));
+                }
+            }
+            Err(e) => {
+                let e = Arc::new(e);
+                for (_, w) in waiters {
+                    let _ = w.send(Err(Arc::clone(&e)));
+                }
+            }
         }
     }
 
     /// Routes every record, then appends each partition's share as one batch.
     pub(crate) fn send_batch(
-        &self,
+        self: &Arc<Self>,
         topic: &TopicName,
         records: Vec<ProducerRecord>,
     ) -> BoxFuture<'static, Result<Vec<Delivery>, BusError>> {
@@ -265,7 +382,7 @@ impl<S: Storage> Engine<S> {
         }
         let mut pending = Vec::with_capacity(by_partition.len());
         for (p, (recs, idx)) in by_partition {
-            pending.push((p, idx, self.storage.append(topic, p, recs)));
+            pending.push((p, idx, self.enqueue(topic, p, recs)));
         }
         let total = routes.len();
         Box::pin(async move {

@@ -88,6 +88,13 @@ pub enum BusError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The batch a sent record was appended in failed; every record of it gets this error.
+    #[error("{source}")]
+    BatchFailed {
+        /// The failure, shared by every record of the batch.
+        #[source]
+        source: std::sync::Arc<BusError>,
+    },
     /// The consumer was closed.
     #[error("the consumer was closed")]
     Closed,

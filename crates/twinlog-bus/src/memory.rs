@@ -102,6 +102,8 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     type Cursor = MemCursor;
 
+    const COALESCE_SENDS: bool = false;
+
     fn create_topic(&self, name: &TopicName, spec: &TopicSpec) -> Result<(), BusError> {
         let mut topics = self.topics.write().unwrap_or_else(PoisonError::into_inner);
         if topics.contains_key(name) {
