@@ -137,7 +137,7 @@ pub fn run(
             rt.block_on(run_in(&config, &work, progress))
         })
         .join()
-        .unwrap_or_else(|_| Err(LogError::Closed))
+        .unwrap_or(Err(LogError::Closed))
     });
     let _ = fs::remove_dir_all(&work);
     result
@@ -244,7 +244,7 @@ async fn run_in(
         let ack = ack?;
         latencies.push(latency.as_micros() as u64);
         acked += u64::from(ack.count);
-        if latencies.len() % 64 == 0 {
+        if latencies.len().is_multiple_of(64) {
             progress(BenchProgress {
                 phase: BenchPhase::Append,
                 done: acked,

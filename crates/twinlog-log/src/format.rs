@@ -490,7 +490,7 @@ fn unzigzag(v: u64) -> i64 {
 
 #[inline]
 fn varint_len(v: u64) -> usize {
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 #[inline]

@@ -127,13 +127,13 @@ pub(crate) fn decode_files(
     times: &[u8],
     segment_len: u64,
 ) -> Result<SegmentIndex, String> {
-    if offsets.len() % OFFSET_ENTRY_LEN != 0 {
+    if !offsets.len().is_multiple_of(OFFSET_ENTRY_LEN) {
         return Err(format!(
             "offset index length {} is not a multiple of {OFFSET_ENTRY_LEN}",
             offsets.len()
         ));
     }
-    if times.len() % TIME_ENTRY_LEN != 0 {
+    if !times.len().is_multiple_of(TIME_ENTRY_LEN) {
         return Err(format!(
             "time index length {} is not a multiple of {TIME_ENTRY_LEN}",
             times.len()

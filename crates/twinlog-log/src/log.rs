@@ -846,14 +846,12 @@ impl Log {
                 .read()
                 .expect("topics lock")
                 .contains_key(&name);
-            if !known {
-                if let Some(t) = self.inner.load_topic(&name, &mut events)? {
-                    self.inner
-                        .topics
-                        .write()
-                        .expect("topics lock")
-                        .insert(name, Arc::new(t));
-                }
+            if !known && let Some(t) = self.inner.load_topic(&name, &mut events)? {
+                self.inner
+                    .topics
+                    .write()
+                    .expect("topics lock")
+                    .insert(name, Arc::new(t));
             }
         }
         let topics: Vec<_> = self

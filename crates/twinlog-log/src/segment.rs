@@ -340,10 +340,8 @@ fn resync(
     let mut q = pos + 1;
     while q + BATCH_HEADER_LEN as u64 <= r.file_len {
         let is_magic = r.get(q + 16, 1)?.is_some_and(|b| b[0] == MAGIC);
-        if is_magic {
-            if let Some(h) = valid_at(r, q, min_offset)? {
-                return Ok(Some((q, h)));
-            }
+        if is_magic && let Some(h) = valid_at(r, q, min_offset)? {
+            return Ok(Some((q, h)));
         }
         q += 1;
     }

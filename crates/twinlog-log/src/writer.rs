@@ -262,10 +262,10 @@ impl Writer {
             self.write_group(&mut group);
         }
         // The queue is closed: make everything durable whatever the policy, then stop.
-        if self.poison.check().is_ok() {
-            if let Err(e) = self.seg.file.sync_data() {
-                tracing::error!(segment = %self.seg.path.display(), error = %e, "final fsync failed");
-            }
+        if self.poison.check().is_ok()
+            && let Err(e) = self.seg.file.sync_data()
+        {
+            tracing::error!(segment = %self.seg.path.display(), error = %e, "final fsync failed");
         }
         if let Some((shared, t)) = self.sync.take() {
             shared.state.lock().expect("sync lock").shutdown = true;

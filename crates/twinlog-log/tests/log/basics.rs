@@ -121,7 +121,7 @@ fn reads_by_time_find_the_first_record_at_or_after() {
     let log = open_small(dir.path());
     log.create_topic("t", TopicConfig::default()).unwrap();
     // Timestamps mostly rising, with some going backwards.
-    let ts = |i: u64| -> i64 { (i as i64) * 10 - if i % 13 == 0 { 95 } else { 0 } };
+    let ts = |i: u64| -> i64 { (i as i64) * 10 - if i.is_multiple_of(13) { 95 } else { 0 } };
     let mut futs = Vec::new();
     for chunk in (0..1500u64).collect::<Vec<_>>().chunks(11) {
         let records = chunk

@@ -56,7 +56,7 @@ fn a_torn_tail_is_truncated_and_reported_and_appends_continue() {
     );
     let ack = append_range(&log, "t", 0, h.base_offset, h.base_offset + 3, 3);
     assert_eq!(ack[0].base_offset, h.base_offset);
-    assert_eq!(fs::metadata(&last).unwrap().len() > pos, true);
+    assert!(fs::metadata(&last).unwrap().len() > pos);
 }
 
 #[test]

@@ -77,6 +77,8 @@ fn acknowledged_records_survive_sigkill() {
         child(&dir, round);
     }
     let dir = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let mut torn_tails = 0;
     let exe = std::env::current_exe().unwrap();
     let mut expected: HashMap<u64, String> = HashMap::new();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
@@ -87,12 +89,15 @@ fn acknowledged_records_survive_sigkill() {
             .env(CHILD_ENV, dir.path())
             .env(ROUND_ENV, round.to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(
+                std::fs::File::create(logs.path().join(format!("child-{round}.stderr"))).unwrap(),
+            )
             .spawn()
             .unwrap();
         let acks: Arc<Mutex<Vec<(u64, u64, u64)>>> = Arc::default();
         let stdout = child.stdout.take().unwrap();
         let sink = acks.clone();
+        let (first_ack_tx, first_ack) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -102,11 +107,22 @@ fn acknowledged_records_survive_sigkill() {
                 }
                 let nums: Vec<u64> = parts.map(|p| p.parse().unwrap()).collect();
                 sink.lock().unwrap().push((nums[0], nums[1], nums[2]));
+                let _ = first_ack_tx.send(());
             }
         });
-        // Kill at a random moment: sometimes before anything is acknowledged, mostly while
-        // appends are in full flow.
-        std::thread::sleep(Duration::from_millis(5 + next_rand(&mut rng) % 80));
+        // Kill at a random moment: one round in four anywhere from start-up on, the others
+        // while appends are in full flow (after the first acknowledgement), so the test does
+        // not depend on how fast this machine starts a process.
+        let r = next_rand(&mut rng);
+        if r % 4 != 0 {
+            first_ack
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|e| {
+                    let stderr = std::fs::read_to_string(logs.path().join(format!("child-{round}.stderr")));
+                    panic!("round {round}: the child acknowledged nothing ({e}); its stderr: {stderr:?}")
+                });
+        }
+        std::thread::sleep(Duration::from_millis((r >> 8) % 40));
         child.kill().unwrap();
         child.wait().unwrap();
         reader.join().unwrap();
@@ -120,6 +136,7 @@ fn acknowledged_records_survive_sigkill() {
 
         let log = Log::open(dir.path(), options()).unwrap();
         for e in &log.recovery_report().events {
+            torn_tails += usize::from(matches!(e, RecoveryEvent::TruncatedTornTail { .. }));
             assert!(
                 matches!(
                     e,
@@ -184,5 +201,8 @@ fn acknowledged_records_survive_sigkill() {
     assert!(
         total_acked > 0,
         "the children never got an append acknowledged"
+    );
+    eprintln!(
+        "crash test: {ROUNDS} rounds, {total_acked} acknowledged appends, {torn_tails} torn tails truncated"
     );
 }
