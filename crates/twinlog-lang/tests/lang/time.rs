@@ -346,7 +346,7 @@ const SYDNEY: Zone = Zone {
 };
 
 fn context(zone: &Zone) -> TimeContext {
-    let tz = TimeZone::get(zone.name).unwrap_or_else(|e| panic!("time zone {}: {e}", zone.name));
+    let tz = TimeZone::get(zone.name).unwrap_or_else(|e| panic!("time zone {}: {e} (no /usr/share/zoneinfo? install tzdata or enable jiff's `tzdb-bundle-always`)", zone.name));
     TimeContext::new(tz).with_location(zone.latitude, zone.longitude)
 }
 
