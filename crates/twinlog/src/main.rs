@@ -2,12 +2,17 @@
 //!
 //! - [`cli`]: every command and flag (clap derive).
 //! - [`cmd`]: one module per command family; each returns an [`cmd::Exit`] or an error.
+//! - [`alloc_count`]: the counting global allocator behind `bench lang`'s allocations figure.
 //!
 //! Exit codes mean something: 0 ok, 1 the checked thing failed (a module does not compile,
 //! a test does not match, an error while running), 2 usage (clap).
 
+mod alloc_count;
 mod cli;
 mod cmd;
+
+#[global_allocator]
+static ALLOCATOR: alloc_count::CountingAllocator = alloc_count::CountingAllocator;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -65,7 +65,11 @@ fn topic_errors_name_the_problem() {
         .failure(2);
     assert!(usage.stderr.contains("--partitions"), "{}", usage.stderr);
     let unknown = env.run(&["tail", "x"]).failure(1);
-    assert!(unknown.stderr.contains("unknown topic \"x\""), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("unknown topic \"x\""),
+        "{}",
+        unknown.stderr
+    );
     let no_dir = Env::new().run(&["tail", "x"]).failure(1);
     assert!(no_dir.stderr.contains("no data dir"), "{}", no_dir.stderr);
 }
