@@ -108,6 +108,15 @@ pub enum LogError {
         /// The configured maximum.
         max: usize,
     },
+    /// The records of one append together exceed the largest batch the format allows.
+    /// Nothing was written; split the append.
+    #[error("the append is {size} bytes; one append may carry at most {max} bytes, split it")]
+    BatchTooLarge {
+        /// The batch's approximate encoded size.
+        size: usize,
+        /// The limit ([`crate::format::MAX_BATCH_LEN`]).
+        max: usize,
+    },
     /// An earlier write or fsync failed, so the log refuses appends until it is reopened
     /// rather than risk a hole in a partition.
     #[error(

@@ -6,7 +6,7 @@
 //! offset size field
 //!  0     8    base_offset        offset of the batch's first record
 //!  8     4    batch_len          bytes of the whole batch, header included (>= 48)
-//! 12     4    crc                CRC-32C (Castagnoli) of bytes [0, 12) followed by [16, batch_len)
+//! 12     4    crc                CRC-32C (Castagnoli) of bytes [16, batch_len) followed by [0, 12)
 //! 16     1    magic              format version, 1
 //! 17     1    attributes         0 (reserved: compression, transactional…)
 //! 18     2    reserved           0
@@ -29,9 +29,9 @@
 //! ```
 //! The CRC covers every byte but itself, so any damaged byte is detected (CRC-32C detects
 //! every burst error of up to 32 bits). The writer learns the base offset only when it
-//! writes the batch, so the encoder computes the CRC of bytes [16, batch_len) once, and
-//! [`EncodedBatch::seal`] combines it with the first 12 bytes (`crc32c_combine`) instead of
-//! re-reading the whole batch.
+//! writes the batch, which is why the 12 bytes it fills in come *last* in the checksummed
+//! sequence: the encoder computes the CRC of bytes [16, batch_len) on the appender's thread,
+//! and [`EncodedBatch::seal`] only extends it by 12 bytes instead of re-reading the batch.
 
 use bytes::Bytes;
 use twinlog_core::{Header, Record, Timestamp};
@@ -155,7 +155,7 @@ impl BatchHeader {
 
 /// Checks the CRC of a whole batch (`batch.len() == batch_len`).
 pub fn check_crc(header: &BatchHeader, batch: &[u8]) -> Result<(), FormatError> {
-    let computed = crc32c::crc32c_append(crc32c::crc32c(&batch[..12]), &batch[16..]);
+    let computed = crc32c::crc32c_append(crc32c::crc32c(&batch[16..]), &batch[..12]);
     if computed != header.crc {
         return Err(FormatError::CrcMismatch {
             stored: header.crc,
@@ -204,8 +204,7 @@ impl EncodedBatch {
     /// Places the batch at `base_offset`: writes the offset and the final CRC.
     pub fn seal(&mut self, base_offset: u64) {
         self.buf[0..8].copy_from_slice(&base_offset.to_le_bytes());
-        let head = crc32c::crc32c(&self.buf[0..12]);
-        let crc = crc32c::crc32c_combine(head, self.body_crc, self.buf.len() - 16);
+        let crc = crc32c::crc32c_append(self.body_crc, &self.buf[0..12]);
         self.buf[12..16].copy_from_slice(&crc.to_le_bytes());
     }
     /// The encoded bytes (sealed or not).
@@ -337,7 +336,12 @@ impl BatchBuilder {
 /// Encodes `records` as one batch with dense offset deltas `0..n`.
 pub fn encode_batch(records: &[Record]) -> EncodedBatch {
     let estimate = BATCH_HEADER_LEN + records.iter().map(|r| r.payload_len() + 12).sum::<usize>();
-    let mut b = BatchBuilder::with_capacity(estimate);
+    encode_batch_with_capacity(records, estimate)
+}
+
+/// [`encode_batch`] when the caller already knows about how many bytes it will take.
+pub fn encode_batch_with_capacity(records: &[Record], capacity: usize) -> EncodedBatch {
+    let mut b = BatchBuilder::with_capacity(capacity);
     for (i, r) in records.iter().enumerate() {
         b.push(i as u32, r);
     }
@@ -570,8 +574,8 @@ mod tests {
         assert_eq!(&bytes[32..40], &10i64.to_le_bytes());
         assert_eq!(&bytes[40..48], &10i64.to_le_bytes());
         let stored = u32::from_le_bytes(bytes[12..16].try_into().unwrap());
-        let mut covered = bytes[..12].to_vec();
-        covered.extend_from_slice(&bytes[16..]);
+        let mut covered = bytes[16..].to_vec();
+        covered.extend_from_slice(&bytes[..12]);
         assert_eq!(stored, crc32c::crc32c(&covered));
     }
 }

@@ -686,11 +686,22 @@ impl Log {
             let (t, i) = self.inner.partition(topic, partition)?;
             self.inner.poison.check()?;
             let max = self.inner.options.max_record_bytes;
+            let mut total = format::BATCH_HEADER_LEN;
+            let mut capacity = format::BATCH_HEADER_LEN;
             for (index, r) in records.iter().enumerate() {
                 let size = r.payload_len();
                 if size > max {
                     return Err(LogError::RecordTooLarge { index, size, max });
                 }
+                // Generous per-record overhead (varints, header names): the bound must hold.
+                total += size + 32 + 12 * r.headers.len();
+                capacity += size + 10 + 8 * r.headers.len();
+            }
+            if total > format::MAX_BATCH_LEN {
+                return Err(LogError::BatchTooLarge {
+                    size: total,
+                    max: format::MAX_BATCH_LEN,
+                });
             }
             let handle = &t.partitions[i];
             if records.is_empty() {
@@ -700,13 +711,7 @@ impl Log {
                     count: 0,
                 })));
             }
-            if records.len() > u32::MAX as usize / 2 {
-                return Err(LogError::InvalidConfig {
-                    field: "records",
-                    reason: "too many records in one append".into(),
-                });
-            }
-            let batch = format::encode_batch(records);
+            let batch = format::encode_batch_with_capacity(records, capacity);
             let (tx, rx) = tokio::sync::oneshot::channel();
             let sender = handle
                 .writer

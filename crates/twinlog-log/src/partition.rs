@@ -4,9 +4,9 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 use twinlog_core::{StoredRecord, Timestamp};
 
@@ -29,6 +29,8 @@ pub(crate) struct Partition {
     pub visible: watch::Sender<u64>,
     /// Test hook: an errno the writer's next write fails with (0: none).
     pub fault: AtomicI32,
+    /// The read buffer reused across reads (see [`Segment::read_bytes`]).
+    read_pool: Mutex<BytesMut>,
 }
 
 /// What the batch loop does next.
@@ -57,6 +59,7 @@ impl Partition {
             segments: RwLock::new(segments),
             visible: watch::Sender::new(end),
             fault: AtomicI32::new(0),
+            read_pool: Mutex::new(BytesMut::new()),
         }
     }
 
@@ -196,15 +199,33 @@ impl Partition {
     fn batches(
         &self,
         seg: &Segment,
+        pos: u64,
+        limit: u64,
+        end: u64,
+        chunk: usize,
+        f: impl FnMut(&BatchHeader, Bytes) -> Result<Flow, String>,
+    ) -> Result<(Stopped, String), LogError> {
+        // Taken out of the lock for the whole read: concurrent readers each get their own.
+        let mut pool = std::mem::take(&mut *self.read_pool.lock().expect("pool lock"));
+        let result = self.batches_with(seg, pos, limit, end, chunk, &mut pool, f);
+        *self.read_pool.lock().expect("pool lock") = pool;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)] // private helper of `batches`
+    fn batches_with(
+        &self,
+        seg: &Segment,
         mut pos: u64,
         limit: u64,
         end: u64,
         chunk: usize,
+        pool: &mut BytesMut,
         mut f: impl FnMut(&BatchHeader, Bytes) -> Result<Flow, String>,
     ) -> Result<(Stopped, String), LogError> {
         while pos < limit {
             let want = (chunk as u64).min(limit - pos) as usize;
-            let buf = seg.read_bytes(pos, want)?;
+            let buf = seg.read_bytes(pos, want, pool)?;
             let mut off = 0usize;
             let mut need = 0usize;
             while off < buf.len() {
@@ -244,7 +265,7 @@ impl Partition {
             }
             if off == 0 && need > 0 {
                 // One batch larger than the chunk: read exactly it.
-                let batch = seg.read_bytes(pos, need)?;
+                let batch = seg.read_bytes(pos, need, pool)?;
                 let h = BatchHeader::parse(&batch).expect("parsed above");
                 if let Err(e) = format::check_crc(&h, &batch) {
                     return Ok((Stopped::Damage(pos), e.to_string()));

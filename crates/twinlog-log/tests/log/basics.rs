@@ -252,6 +252,21 @@ fn bad_input_gets_an_error_naming_the_problem_and_writes_nothing() {
         "nothing of the batch was written"
     );
 
+    // 1100 records of 1 MiB (one shared buffer) exceed what one append may carry.
+    let log2_dir = tempfile::tempdir().unwrap();
+    let log2 = Log::open(log2_dir.path(), LogOptions::default()).unwrap();
+    log2.create_topic("t", TopicConfig::default()).unwrap();
+    let mib = bytes::Bytes::from(vec![0u8; 1 << 20]);
+    let huge: Vec<Record> = (0..1100)
+        .map(|_| Record::new(Timestamp::EPOCH, mib.clone()))
+        .collect();
+    let err = block_on(log2.append("t", 0, huge)).unwrap_err();
+    assert!(
+        matches!(err, LogError::BatchTooLarge { max, .. } if max == 1 << 30),
+        "{err:?}"
+    );
+    assert_eq!(log2.end_offset("t", 0).unwrap(), 0);
+
     let ack = block_on(log.append("t", 0, Vec::new())).unwrap();
     assert_eq!((ack.base_offset, ack.count), (0, 0));
 }
