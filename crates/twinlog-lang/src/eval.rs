@@ -39,6 +39,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+/// Internal result: the error is boxed so hot-path results stay two words plus a tag.
+type R<T> = Result<T, Box<CycleError>>;
+
 /// Run-time limits, part of the API: exceeding one is a [`CycleError`], never a hang.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -250,12 +253,12 @@ impl Instance {
                     out.publications.clear();
                 }
                 self.clear_touched();
-                Err(e)
+                Err(*e)
             }
         }
     }
 
-    fn cycle(&mut self, cx: &mut Cx<'_>, input: Input, out: &mut CycleOutput) -> Result<(), CycleError> {
+    fn cycle(&mut self, cx: &mut Cx<'_>, input: Input, out: &mut CycleOutput) -> R<()> {
         let prog = cx.prog;
         match input {
             Input::Message { slot, value } => {
@@ -380,7 +383,7 @@ impl Instance {
         t != 0 && self.undo[t as usize - 1].1 != self.values[slot as usize]
     }
 
-    fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> Result<bool, CycleError> {
+    fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> R<bool> {
         for &c in &cx.prog.conds[conds.range()] {
             if !self.truth(cx, c)? {
                 return Ok(false);
@@ -389,7 +392,7 @@ impl Instance {
         Ok(true)
     }
 
-    fn run_actions(&mut self, cx: &mut Cx<'_>, actions: Seg, out: &mut CycleOutput) -> Result<(), CycleError> {
+    fn run_actions(&mut self, cx: &mut Cx<'_>, actions: Seg, out: &mut CycleOutput) -> R<()> {
         let prog = cx.prog;
         for i in actions.range() {
             cx.count(i, true)?;
@@ -458,7 +461,7 @@ impl Instance {
     }
 
     /// Checks a value for a variable: not unset, right type, within the constraints.
-    fn accept(&self, cx: &Cx<'_>, slot: Slot, v: Value, span: Span) -> Result<Value, CycleError> {
+    fn accept(&self, cx: &Cx<'_>, slot: Slot, v: Value, span: Span) -> R<Value> {
         let prog = cx.prog;
         let var = prog.var(slot);
         let v = match (&v, var.ty) {
@@ -484,7 +487,7 @@ impl Instance {
     }
 
     /// A condition: true, false, or unset (false); anything else is an error.
-    fn truth(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<bool, CycleError> {
+    fn truth(&self, cx: &mut Cx<'_>, node: NodeId) -> R<bool> {
         match self.eval(cx, node)? {
             Value::Bool(b) => Ok(b),
             Value::Unset => Ok(false),
@@ -495,7 +498,7 @@ impl Instance {
         }
     }
 
-    fn number(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<Decimal, CycleError> {
+    fn number(&self, cx: &mut Cx<'_>, node: NodeId) -> R<Decimal> {
         match self.eval(cx, node)? {
             Value::Number(n) => Ok(n),
             Value::Unset => {
@@ -509,7 +512,7 @@ impl Instance {
         }
     }
 
-    fn eval(&self, cx: &mut Cx<'_>, node: NodeId) -> Result<Value, CycleError> {
+    fn eval(&self, cx: &mut Cx<'_>, node: NodeId) -> R<Value> {
         cx.count(node as usize, false)?;
         let prog = cx.prog;
         let span = || prog.node_spans[node as usize];
@@ -623,7 +626,7 @@ impl Instance {
 
 impl Cx<'_> {
     #[inline]
-    fn count(&mut self, at: usize, action: bool) -> Result<(), CycleError> {
+    fn count(&mut self, at: usize, action: bool) -> R<()> {
         self.ops += 1;
         if self.ops > self.limits.max_ops_per_cycle {
             let span = if action { self.prog.action_spans[at] } else { self.prog.node_spans[at] };
@@ -633,8 +636,8 @@ impl Cx<'_> {
     }
 
     #[cold]
-    fn err(&self, span: Span, kind: CycleErrorKind) -> CycleError {
-        CycleError { kind, line: self.prog.line_of(span), code: self.code(span) }
+    fn err(&self, span: Span, kind: CycleErrorKind) -> Box<CycleError> {
+        Box::new(CycleError { kind, line: self.prog.line_of(span), code: self.code(span) })
     }
 
     #[cold]
@@ -643,7 +646,7 @@ impl Cx<'_> {
     }
 
     #[cold]
-    fn violation(&self, slot: Slot, v: &Value, span: Span) -> CycleError {
+    fn violation(&self, slot: Slot, v: &Value, span: Span) -> Box<CycleError> {
         let violation = ConstraintViolation {
             variable: self.prog.var(slot).name.clone(),
             value: self.prog.display_value(v),

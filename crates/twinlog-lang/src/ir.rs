@@ -451,6 +451,6 @@ mod tests {
     fn hot_types_are_size_locked() {
         assert_eq!(std::mem::size_of::<Node>(), 12);
         assert_eq!(std::mem::size_of::<Action>(), 12);
-        assert_eq!(std::mem::size_of::<OnEvent>(), 8);
+        assert_eq!(std::mem::size_of::<OnEvent>(), 12);
     }
 }

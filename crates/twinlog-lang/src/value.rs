@@ -161,7 +161,7 @@ mod tests {
         // Decimal (16 bytes) plus the tag; Arc<str> is two words.
         assert_eq!(std::mem::size_of::<Value>(), 24);
         let n = Value::number(Decimal::new(50, 2));
-        assert_eq!(n.clone(), Value::number(Decimal::new(5, 1)), "1 scale-insensitive equality");
+        assert_eq!(n.clone(), Value::number(Decimal::new(5, 1)), "state equality ignores the scale");
     }
 
     #[test]
@@ -175,8 +175,10 @@ mod tests {
     #[test]
     fn display_keeps_scale_and_names_enums() {
         let names = |s: Sym| if s.0 == 0 { "off" } else { "on" };
-        assert_eq!(Value::number(Decimal::new(50, 2)).display(&names).to_string(), "0.50");
-        assert_eq!(Value::Enum(Sym(1)).display(&names).to_string(), "on");
+        let half = Value::number(Decimal::new(50, 2));
+        assert_eq!(half.display(&names).to_string(), "0.50");
+        let on = Value::Enum(Sym(1));
+        assert_eq!(on.display(&names).to_string(), "on");
         let list = Value::List(Arc::from(vec![Value::Bool(true), Value::string("a")]));
         assert_eq!(list.display(&names).to_string(), "[true, a]");
     }

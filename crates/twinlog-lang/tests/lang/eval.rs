@@ -669,6 +669,59 @@ fn instance_api_runs_cycles_directly() {
     assert!(inst.next_timer().is_some());
 }
 
+/// Counts heap allocations per thread, so the zero-allocation test is not disturbed by
+/// other tests running in parallel in this binary.
+mod alloc_count {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static COUNT: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub struct Counting;
+
+    // reason: a global allocator must implement the unsafe `GlobalAlloc` trait; this one only
+    // counts and forwards to the system allocator.
+    #[allow(unsafe_code)]
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: forwarded unchanged to the system allocator, same contract.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `System.alloc` with this layout.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+            // SAFETY: `ptr` came from this allocator with `layout`, as the caller guarantees.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Allocations made by this thread so far.
+    pub fn count() -> u64 {
+        COUNT.with(|c| c.get())
+    }
+}
+
+#[test]
+fn steady_state_cycles_allocate_nothing() {
+    let mut bench = twinlog_lang::bench::CycleBench::new().unwrap();
+    bench.run(1_000);
+    let before = alloc_count::count();
+    let (published, failed) = bench.run(20_000);
+    let allocs = alloc_count::count() - before;
+    assert_eq!(failed, 0);
+    assert!(published > 1_000, "the stream changes things: {published}");
+    assert_eq!(allocs, 0, "allocations in 20,000 steady-state cycles");
+}
+
 #[test]
 fn operation_limit_is_a_cycle_error() {
     let p = program(
