@@ -22,6 +22,12 @@ use crate::types::{
     TopicDescription, TopicPartition, TopicSpec,
 };
 
+/// An outbox flush appends batches of about this many payload bytes. Big enough that the
+/// fixed cost per append vanishes (~650 records of 100 bytes), small enough that a reader
+/// fetching a few hundred records does not decode (and CRC-check) a huge batch to use a
+/// sliver of it: the log reads whole batches.
+const FLUSH_BATCH_BYTES: usize = 64 * 1024;
+
 /// Topic names with this prefix belong to the bus (like Kafka's `__consumer_offsets`).
 pub(crate) const INTERNAL_PREFIX: &str = "__";
 
@@ -330,27 +336,60 @@ impl<S: Storage> Engine<S> {
         Arc::clone(&v[partition as usize])
     }
 
-    /// Appends everything queued in `outbox` as one batch and resolves its senders.
+    /// Appends everything queued in `outbox`, as batches of about [`FLUSH_BATCH_BYTES`] (never
+    /// splitting one sender's records), and resolves the senders.
     async fn flush(&self, topic: &TopicName, partition: u32, outbox: &Outbox) {
-        let (waiters, append) = {
+        type Chunk = (
+            Vec<(usize, Waiter)>,
+            BoxFuture<'static, Result<u64, BusError>>,
+        );
+        let chunks: Vec<Chunk> = {
             let mut queue = lock(&outbox.queue);
             queue.scheduled = false;
-            let records = std::mem::take(&mut queue.records);
+            let mut records = std::mem::take(&mut queue.records).into_iter();
             let waiters = std::mem::take(&mut queue.waiters);
-            // Enqueued under the lock, so batches reach the storage in the order they formed.
-            (waiters, self.storage.append(topic, partition, records))
-        };
-        match append.await {
-            Ok(base) => {
-                for (index, w) in waiters {
-                    // A sender that dropped its future does not care about the offset.
-                    let _ = w.send(Ok(base + index as u64));
+            let total = records.len();
+            let mut chunks = Vec::new();
+            let mut batch: Vec<Record> = Vec::new();
+            let mut batch_waiters = Vec::new();
+            let mut bytes = 0;
+            let mut waiters = waiters.into_iter().peekable();
+            while let Some((first, w)) = waiters.next() {
+                let end = waiters.peek().map_or(total, |(next, _)| *next);
+                for r in records.by_ref().take(end - first) {
+                    bytes += r.payload_len();
+                    batch.push(r);
+                }
+                batch_waiters.push((first, w));
+                if bytes >= FLUSH_BATCH_BYTES || waiters.peek().is_none() {
+                    let base_index = batch_waiters.first().map_or(0, |(i, _)| *i);
+                    let ws = std::mem::take(&mut batch_waiters)
+                        .into_iter()
+                        .map(|(i, w)| (i - base_index, w))
+                        .collect();
+                    // Enqueued under the lock, so batches reach the storage in call order.
+                    let append = self
+                        .storage
+                        .append(topic, partition, std::mem::take(&mut batch));
+                    chunks.push((ws, append));
+                    bytes = 0;
                 }
             }
-            Err(e) => {
-                let e = Arc::new(e);
-                for (_, w) in waiters {
-                    let _ = w.send(Err(Arc::clone(&e)));
+            chunks
+        };
+        for (waiters, append) in chunks {
+            match append.await {
+                Ok(base) => {
+                    for (index, w) in waiters {
+                        // A sender that dropped its future does not care about the offset.
+                        let _ = w.send(Ok(base + index as u64));
+                    }
+                }
+                Err(e) => {
+                    let e = Arc::new(e);
+                    for (_, w) in waiters {
+                        let _ = w.send(Err(Arc::clone(&e)));
+                    }
                 }
             }
         }
