@@ -114,7 +114,7 @@ fn acknowledged_records_survive_sigkill() {
         // while appends are in full flow (after the first acknowledgement), so the test does
         // not depend on how fast this machine starts a process.
         let r = next_rand(&mut rng);
-        if r % 4 != 0 {
+        if !r.is_multiple_of(4) {
             first_ack
                 .recv_timeout(Duration::from_secs(60))
                 .unwrap_or_else(|e| {
