@@ -614,6 +614,12 @@ mod tests {
     }
 
     #[test]
+    fn token_size_is_locked() {
+        // A token is a kind and a span, nothing owned: twelve bytes, copied freely.
+        assert_eq!(std::mem::size_of::<Token>(), 12);
+    }
+
+    #[test]
     fn unicode_identifiers() {
         assert_eq!(texts("Äpfel_2 ü"), ["Äpfel_2", "ü"]);
     }

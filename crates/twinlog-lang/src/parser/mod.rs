@@ -524,19 +524,24 @@ impl<'a> Parser<'a> {
         let upper = text.to_ascii_uppercase();
         let is_word = matches!(first.kind, TokenKind::Ident | TokenKind::Keyword(_));
         let next = self.peek_nth_kind(1);
-        if let (true, Some(s)) = (is_word, suggest(&upper, LINE_KEYWORDS)) {
-            d = d
-                .with_label("not a keyword")
-                .with_help(format!("did you mean `{s}`?"));
-        } else if is_name(first.kind)
+        let action_shape = is_name(first.kind)
             && matches!(
                 next,
                 Some(TokenKind::Assign | TokenKind::Dot | TokenKind::Plus | TokenKind::Minus)
-            )
-        {
+            );
+        let keyword = if is_word {
+            suggest(&upper, LINE_KEYWORDS)
+        } else {
+            None
+        };
+        if action_shape {
             d = d
                 .with_label("an action needs `THEN` in front")
                 .with_help(format!("write `THEN {}`", self.line_text()));
+        } else if let Some(s) = keyword {
+            d = d
+                .with_label("not a keyword")
+                .with_help(format!("did you mean `{s}`?"));
         } else {
             d = d.with_label("a line starts with a keyword").with_help(
                 "a line starts with MODULE, SUBSCRIBE, PUBLISH, PRIVATE, TOPIC, TIMER, ON, AT, WHEN, AND or THEN",
@@ -773,14 +778,11 @@ impl<'a> Parser<'a> {
                 "write `TIMER offTimer 30 minutes`",
             );
         }
-        let help = if is_word && text.eq_ignore_ascii_case("az") {
-            "did you mean `AS`?".to_string()
-        } else if is_word
+        let help = if is_word
             || matches!(
                 t.map(|t| t.kind),
                 Some(TokenKind::Number | TokenKind::String)
-            )
-        {
+            ) {
             format!("to give an initial value, write `= {text}`")
         } else {
             "after the name come `[key]`, `AS alias`, `{constraints}` and `= initial value`, in any order".to_string()
