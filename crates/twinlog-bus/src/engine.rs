@@ -130,8 +130,8 @@ struct OutboxQueue {
     records: Vec<Record>,
     /// Each sender with the index of its first record in `records`.
     waiters: Vec<(usize, Waiter)>,
-    /// A flush task is spawned and has not yet taken the queue.
-    scheduled: bool,
+    /// The flush task spawned for what is queued, until it takes the queue.
+    flush: Option<tokio::task::JoinHandle<()>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -295,23 +295,34 @@ impl<S: Storage> Engine<S> {
         let outbox = self.outbox(topic, partition);
         let mut queue = lock(&outbox.queue);
         let runtime = tokio::runtime::Handle::try_current();
-        if !queue.scheduled && runtime.is_err() {
-            // No runtime to run a flush on, and nothing queued ahead of these records: append
-            // them directly (order is kept: nothing of this partition waits in the outbox).
+        // A flush task whose runtime shut down before it ran is finished without having taken
+        // the queue: treat it as not scheduled, or its records would wait forever.
+        if queue.flush.as_ref().is_some_and(|h| h.is_finished()) {
+            queue.flush = None;
+        }
+        if queue.flush.is_none() && runtime.is_err() {
+            // Nothing can run a flush: append directly. Records a dead flush left behind go
+            // first (their senders' runtime is gone; the log writes them even though nobody
+            // awaits the acknowledgement), so call order is kept.
+            if !queue.records.is_empty() {
+                let stale = std::mem::take(&mut queue.records);
+                queue.waiters.clear();
+                drop(self.storage.append(topic, partition, stale));
+            }
             return self.storage.append(topic, partition, records);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let first = queue.records.len();
         queue.waiters.push((first, tx));
         queue.records.extend(records);
-        if !queue.scheduled
+        if queue.flush.is_none()
             && let Ok(runtime) = runtime
         {
-            queue.scheduled = true;
             let engine = Arc::clone(self);
             let topic = topic.clone();
             let outbox = Arc::clone(&outbox);
-            runtime.spawn(async move { engine.flush(&topic, partition, &outbox).await });
+            queue.flush =
+                Some(runtime.spawn(async move { engine.flush(&topic, partition, &outbox).await }));
         }
         drop(queue);
         Box::pin(async move {
@@ -345,7 +356,7 @@ impl<S: Storage> Engine<S> {
         );
         let chunks: Vec<Chunk> = {
             let mut queue = lock(&outbox.queue);
-            queue.scheduled = false;
+            queue.flush = None;
             let mut records = std::mem::take(&mut queue.records).into_iter();
             let waiters = std::mem::take(&mut queue.waiters);
             let total = records.len();

@@ -55,3 +55,65 @@ mod memory {
 mod embedded {
     twinlog_bus::conformance_tests!(super::EmbeddedHarness::new());
 }
+
+/// Behaviour specific to the embedded bus's send outbox.
+mod embedded_outbox {
+    use twinlog_bus::{Bus, ProducerRecord, TopicPartition, TopicSpec};
+    use twinlog_core::{Record, Timestamp, TopicName};
+
+    use super::EmbeddedHarness;
+    use twinlog_bus::conformance::Harness;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+    }
+
+    fn send(bus: &impl Bus, t: &TopicName, v: &str) -> twinlog_bus::DeliveryFuture {
+        bus.send(
+            t,
+            ProducerRecord::from(Record::new(Timestamp::EPOCH, v.to_owned())),
+        )
+    }
+
+    /// A send whose flush task never ran (its runtime shut down first) is not stranded: the
+    /// next send, from another runtime or from no runtime at all, writes it first.
+    #[test]
+    fn records_queued_on_a_runtime_that_shut_down_are_still_written_in_order() {
+        let h = EmbeddedHarness::new();
+        let bus = h.open();
+        let t = TopicName::new("stranded").expect("topic");
+        let first = runtime();
+        first.block_on(async {
+            bus.create_topic(&t, TopicSpec::new(1))
+                .await
+                .expect("create");
+            // Not awaited: the flush task is spawned but the runtime never gets to run it.
+            drop(send(&bus, &t, "a"));
+        });
+        drop(first);
+
+        let second = runtime();
+        let d = second.block_on(async { send(&bus, &t, "b").await.expect("send b") });
+        assert_eq!(d.offset, 1, "a went first");
+        drop(second);
+
+        // Same again, but the next send comes from a thread without any runtime.
+        let third = runtime();
+        third.block_on(async { drop(send(&bus, &t, "c")) });
+        drop(third);
+        let d = runtime().block_on(send(&bus, &t, "d")).expect("send d");
+        assert_eq!(d.offset, 3, "c went first");
+
+        let values: Vec<String> = runtime()
+            .block_on(bus.read(&TopicPartition::new(t.clone(), 0), 0, 10))
+            .expect("read")
+            .iter()
+            .map(|r| {
+                String::from_utf8_lossy(r.record.value.as_deref().unwrap_or_default()).into_owned()
+            })
+            .collect();
+        assert_eq!(values, ["a", "b", "c", "d"]);
+    }
+}
