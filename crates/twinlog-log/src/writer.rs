@@ -31,6 +31,9 @@ use crate::segment::{self, Segment};
 /// A group stops growing at this many bytes, so one write stays a few milliseconds of disk
 /// time and acknowledgements keep flowing under a flood of appends.
 const MAX_GROUP_BYTES: usize = 8 * 1024 * 1024;
+/// Stack of the writer and syncer threads: their buffers live on the heap, so 256 KiB is
+/// plenty and keeps many partitions (two threads each) cheap in address space.
+const THREAD_STACK: usize = 256 * 1024;
 
 pub(crate) type AckSender = oneshot::Sender<Result<AppendAck, LogError>>;
 
@@ -150,6 +153,7 @@ pub(crate) fn spawn(
     let name = format!("twinlog-w-{}-{}", part.topic, part.id);
     let thread = std::thread::Builder::new()
         .name(name.chars().take(15).collect())
+        .stack_size(THREAD_STACK)
         .spawn(move || {
             let mut w = Writer::new(part, config, poison, current);
             w.run(rx);
@@ -206,6 +210,7 @@ impl Writer {
                 let poison = poison.clone();
                 let t = std::thread::Builder::new()
                     .name(format!("twinlog-s-{}", part.id))
+                    .stack_size(THREAD_STACK)
                     .spawn(move || sync_loop(&s, &p, policy, &poison))
                     .expect("spawning the syncer thread");
                 Some((shared, t))

@@ -101,3 +101,31 @@ fn retention_by_age_deletes_segments_whose_newest_record_is_too_old() {
     assert_eq!(log.describe("t").unwrap().partitions[0].segments, 1);
     assert_eq!(log.end_offset("t", 0).unwrap(), 600);
 }
+
+#[test]
+fn the_background_maintenance_thread_applies_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LogOptions {
+        maintenance_interval: Some(Duration::from_millis(1)),
+        ..small(FsyncPolicy::Always)
+    };
+    let log = Log::open(dir.path(), options).unwrap();
+    log.create_topic(
+        "t",
+        TopicConfig {
+            retention_bytes: Some(10 * 1024),
+            ..TopicConfig::default()
+        },
+    )
+    .unwrap();
+    append_range(&log, "t", 0, 0, 3000, 20);
+    // Eventually (bounded: the thread runs every millisecond) the partition is within its limit.
+    let mut waited = 0;
+    while log.describe("t").unwrap().partitions[0].size_bytes > 10 * 1024 {
+        assert!(waited < 30_000, "background retention never ran");
+        std::thread::sleep(Duration::from_millis(1));
+        waited += 1;
+    }
+    assert!(log.start_offset("t", 0).unwrap() > 0);
+    assert_eq!(log.end_offset("t", 0).unwrap(), 3000);
+}
