@@ -250,6 +250,16 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// An assignment of `positions` (for implementations, and for testing listeners).
+    pub fn new(positions: Vec<(TopicPartition, u64)>) -> Assignment {
+        Assignment { positions }
+    }
+
+    /// The partitions with their start positions, after any `seek`.
+    pub fn into_positions(self) -> Vec<(TopicPartition, u64)> {
+        self.positions
+    }
+
     /// The newly assigned partitions.
     pub fn partitions(&self) -> impl Iterator<Item = &TopicPartition> {
         self.positions.iter().map(|(tp, _)| tp)
@@ -289,6 +299,7 @@ enum DeliveryInner {
         partition: u32,
         base: BoxFuture<'static, Result<u64, BusError>>,
     },
+    Delivery(BoxFuture<'static, Result<Delivery, BusError>>),
 }
 
 impl DeliveryFuture {
@@ -296,6 +307,14 @@ impl DeliveryFuture {
     pub fn ready(result: Result<Delivery, BusError>) -> DeliveryFuture {
         DeliveryFuture {
             inner: DeliveryInner::Ready(Some(result)),
+        }
+    }
+
+    /// A delivery whose partition and offset are both known only later (e.g. when a broker
+    /// reports them).
+    pub fn from_future(delivery: BoxFuture<'static, Result<Delivery, BusError>>) -> DeliveryFuture {
+        DeliveryFuture {
+            inner: DeliveryInner::Delivery(delivery),
         }
     }
 
@@ -321,6 +340,9 @@ impl fmt::Debug for DeliveryFuture {
                 .debug_struct("DeliveryFuture::Pending")
                 .field("partition", partition)
                 .finish_non_exhaustive(),
+            DeliveryInner::Delivery(_) => f
+                .debug_struct("DeliveryFuture::Delivery")
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -341,6 +363,7 @@ impl Future for DeliveryFuture {
                     offset,
                 })
             }),
+            DeliveryInner::Delivery(f) => f.as_mut().poll(cx),
         }
     }
 }

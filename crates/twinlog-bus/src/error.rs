@@ -139,3 +139,28 @@ impl From<LogError> for BusError {
         BusError::from_log(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_can_cross_tasks_and_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<BusError>();
+    }
+
+    #[test]
+    fn log_errors_shared_by_every_bus_map_to_bus_variants() {
+        let e = BusError::from(LogError::UnknownTopic {
+            topic: "orders".into(),
+        });
+        assert!(matches!(&e, BusError::UnknownTopic { topic } if topic == "orders"));
+        assert_eq!(
+            e.to_string(),
+            "unknown topic \"orders\"; create it first (`twinlog topic create orders`)"
+        );
+        let e = BusError::from(LogError::Closed);
+        assert!(matches!(e, BusError::Log(LogError::Closed)));
+    }
+}
