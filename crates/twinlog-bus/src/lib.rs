@@ -7,7 +7,8 @@
 //!   its key via [`twinlog_core::partition_for_key`] — one key, one partition, stable across
 //!   restarts and implementations — else round-robin), enqueues it at once, and resolves with
 //!   its (partition, offset) once durable. Sends are pipelined: records sent in a row to one
-//!   partition get increasing offsets however their futures are awaited.
+//!   partition get increasing offsets however their futures are awaited. (The embedded bus
+//!   also coalesces single sends into batches; see `docs/BUS.md`.)
 //! - **Consumer groups**: [`Bus::subscribe`] joins a group; the group's partitions are split
 //!   between its members and rebalanced when members join or leave, with
 //!   [`RebalanceListener`] callbacks (assigned / revoked) run inside the member's
@@ -26,7 +27,7 @@
 //! keeps `kafka` an additive feature.
 //!
 //! **Groups run in-process.** Kafka's group coordinator lives in its broker; the memory and
-//! embedded buses own their data in one process, so their coordinator ([`group`]) is a table
+//! embedded buses own their data in one process, so their coordinator (module `group`) is a table
 //! in memory and a rebalance is cooperative and immediate. Members of one group in different
 //! processes need the Kafka bus.
 //!
