@@ -11,6 +11,8 @@ mod corruption;
 mod crash;
 #[path = "log/enospc.rs"]
 mod enospc;
+#[path = "log/fixture.rs"]
+mod fixture;
 #[path = "log/follower.rs"]
 mod follower;
 #[path = "log/format.rs"]
