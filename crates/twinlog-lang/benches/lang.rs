@@ -66,7 +66,9 @@ fn report_allocations() {
     let before = ALLOCS.load(Ordering::Relaxed);
     let (_, failed) = bench.run(N);
     let allocs = ALLOCS.load(Ordering::Relaxed) - before;
-    let compile_ms = compile_generated(1_000, 20).map(|d| d.as_secs_f64() * 1e3).unwrap_or(f64::NAN);
+    let compile_ms = compile_generated(1_000, 20)
+        .map(|d| d.as_secs_f64() * 1e3)
+        .unwrap_or(f64::NAN);
     println!(
         "lang: allocs_per_cycle = {} ({allocs} allocations in {N} cycles, {failed} failed); compile_1000_lines_ms = {compile_ms:.3} (best of 20)",
         allocs as f64 / N as f64

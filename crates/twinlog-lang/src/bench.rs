@@ -83,20 +83,41 @@ pub struct CycleBench {
 impl CycleBench {
     pub fn new() -> Result<Self, String> {
         let program = bench_program()?;
-        let slot = |n: &str| program.slot(n).ok_or_else(|| format!("bench module lacks `{n}`"));
+        let slot = |n: &str| {
+            program
+                .slot(n)
+                .ok_or_else(|| format!("bench module lacks `{n}`"))
+        };
         let (temp, mode, motion) = (slot("temp")?, slot("mode")?, slot("motion")?);
-        let sym = |n: &str| program.symbol(n).map(Value::Enum).ok_or_else(|| format!("no enum value `{n}`"));
+        let sym = |n: &str| {
+            program
+                .symbol(n)
+                .map(Value::Enum)
+                .ok_or_else(|| format!("no enum value `{n}`"))
+        };
         let (auto, off) = (sym("auto")?, sym("off")?);
         let mut inputs = Vec::with_capacity(64);
         for i in 0..64u32 {
             let input = match i % 8 {
-                0 if i == 32 => Input::Message { slot: mode, value: Some(off.clone()) },
-                0 => Input::Message { slot: mode, value: Some(auto.clone()) },
-                3 | 6 => Input::Message { slot: motion, value: Some(Value::Bool(i % 3 == 0)) },
+                0 if i == 32 => Input::Message {
+                    slot: mode,
+                    value: Some(off.clone()),
+                },
+                0 => Input::Message {
+                    slot: mode,
+                    value: Some(auto.clone()),
+                },
+                3 | 6 => Input::Message {
+                    slot: motion,
+                    value: Some(Value::Bool(i % 3 == 0)),
+                },
                 _ => {
                     // 15.0 … 25.5 and back: crosses both thresholds.
                     let t = 150 + (i * 7) % 106;
-                    Input::Message { slot: temp, value: Some(Value::Number(Decimal::new(i64::from(t), 1))) }
+                    Input::Message {
+                        slot: temp,
+                        value: Some(Value::Number(Decimal::new(i64::from(t), 1))),
+                    }
                 }
             };
             inputs.push(input);
@@ -121,10 +142,25 @@ impl CycleBench {
         let mut failed = 0;
         for _ in 0..n {
             let input = self.inputs[self.next].clone();
-            self.next = (self.next + 1) % self.inputs.len();
-            // A millisecond per message: the clock moves like a real stream.
-            self.time = self.time.checked_add(jiff::SignedDuration::from_millis(1)).unwrap_or(self.time);
-            match self.instance.run_cycle(&self.program, &self.time_ctx, self.time, input, &self.limits, &mut self.out) {
+            self.next += 1;
+            if self.next == self.inputs.len() {
+                self.next = 0;
+            }
+            // The clock moves on by a second every 64 messages, like a real stream.
+            if self.next == 0 {
+                self.time = self
+                    .time
+                    .checked_add(jiff::SignedDuration::from_secs(1))
+                    .unwrap_or(self.time);
+            }
+            match self.instance.run_cycle(
+                &self.program,
+                &self.time_ctx,
+                self.time,
+                input,
+                &self.limits,
+                &mut self.out,
+            ) {
                 Ok(()) => published += self.out.publications.len() as u64,
                 Err(_) => failed += 1,
             }

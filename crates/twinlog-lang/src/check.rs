@@ -111,9 +111,26 @@ struct Checker {
 /// follow-up errors about the same expression).
 type Ty = Option<Type>;
 
-const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
-const CLOCK_ATTRS: [&str; 9] =
-    ["now", "year", "month", "day", "hour", "minute", "dayOfWeek", "sunrise", "sunset"];
+const DAYS: [&str; 7] = [
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+const CLOCK_ATTRS: [&str; 9] = [
+    "now",
+    "year",
+    "month",
+    "day",
+    "hour",
+    "minute",
+    "dayOfWeek",
+    "sunrise",
+    "sunset",
+];
 const VAR_ATTRS: [&str; 3] = ["timestamp", "version", "modified"];
 const FUNCTIONS: [&str; 6] = ["log", "activate", "abs", "min", "max", "round"];
 
@@ -160,11 +177,18 @@ impl Checker {
     }
 
     fn enum_values(&self, e: u16) -> Vec<&str> {
-        self.prog.enums[e as usize].iter().map(|s| self.prog.symbol_name(*s)).collect()
+        self.prog.enums[e as usize]
+            .iter()
+            .map(|s| self.prog.symbol_name(*s))
+            .collect()
     }
 
     fn enum_list_text(&self, e: u16) -> String {
-        self.enum_values(e).iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        self.enum_values(e)
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn day_enum(&mut self) -> u16 {
@@ -230,9 +254,15 @@ impl Checker {
         if let Some(k) = &d.instance_key {
             match self.prog.instance_key.clone() {
                 None => self.error(
-                    Diagnostic::error(k.span, format!("`[{}]` needs a module with instances", k.name))
-                        .with_label("this module has no instance key")
-                        .with_help(format!("declare it on the module: `MODULE {module_name}[{}]`", k.name)),
+                    Diagnostic::error(
+                        k.span,
+                        format!("`[{}]` needs a module with instances", k.name),
+                    )
+                    .with_label("this module has no instance key")
+                    .with_help(format!(
+                        "declare it on the module: `MODULE {module_name}[{}]`",
+                        k.name
+                    )),
                 ),
                 Some(key) if *key != *k.name => self.error(
                     Diagnostic::error(k.span, format!("unknown instance key `{}`", k.name))
@@ -334,7 +364,10 @@ impl Checker {
                 return self.error(
                     Diagnostic::error(d.name.span, format!("`{dotted}` is not a plain name"))
                         .with_label("no dots in a PRIVATE name")
-                        .with_help(format!("write e.g. `PRIVATE {}`", segs[segs.len() - 1].name)),
+                        .with_help(format!(
+                            "write e.g. `PRIVATE {}`",
+                            segs[segs.len() - 1].name
+                        )),
                 );
             }
         }
@@ -377,16 +410,22 @@ impl Checker {
                 if !var_ty.compatible(vty) {
                     let exp = self.prog.describe_constraint(slot);
                     self.error(
-                        Diagnostic::error(init.span, format!("`{local}` cannot start as {}", vty.name()))
-                            .with_label(format!("expected {exp}"))
-                            .with_help(quote_help(&init.kind, var_ty)),
+                        Diagnostic::error(
+                            init.span,
+                            format!("`{local}` cannot start as {}", vty.name()),
+                        )
+                        .with_label(format!("expected {exp}"))
+                        .with_help(quote_help(&init.kind, var_ty)),
                     );
                 } else if !self.prog.satisfies(slot, &value) {
                     let shown = self.prog.display_value(&value);
                     let exp = self.prog.describe_constraint(slot);
                     self.error(
-                        Diagnostic::error(init.span, format!("`{shown}` is not allowed for `{local}`"))
-                            .with_label(format!("expected {exp}")),
+                        Diagnostic::error(
+                            init.span,
+                            format!("`{shown}` is not allowed for `{local}`"),
+                        )
+                        .with_label(format!("expected {exp}")),
                     );
                 } else {
                     self.prog.vars[slot as usize].initial = value;
@@ -400,7 +439,10 @@ impl Checker {
         });
         if let Some((other, first)) = conflict {
             let ok = self.prog.vars[other as usize].kind;
-            if matches!((ok, kind), (VarKind::Publish, VarKind::Subscribe) | (VarKind::Subscribe, VarKind::Publish)) {
+            if matches!(
+                (ok, kind),
+                (VarKind::Publish, VarKind::Subscribe) | (VarKind::Subscribe, VarKind::Publish)
+            ) {
                 self.error(
                     Diagnostic::error(local_span, format!("`{local}` is both PUBLISHed and SUBSCRIBEd"))
                         .with_label("second declaration")
@@ -412,12 +454,17 @@ impl Checker {
         }
         self.declare(&local, Entry::Var(slot), local_span);
         if kind == VarKind::Subscribe && segs.len() == 2 && !self.names.contains_key(&dotted) {
-            self.names.insert(dotted.clone(), (Entry::Var(slot), d.name.span));
+            self.names
+                .insert(dotted.clone(), (Entry::Var(slot), d.name.span));
         }
         match kind {
             VarKind::Subscribe => self.subscribe_keys.push((dotted, slot, d.name.span)),
             VarKind::Publish => {
-                let key = if segs.len() == 2 { dotted } else { format!("{module_name}.{dotted}") };
+                let key = if segs.len() == 2 {
+                    dotted
+                } else {
+                    format!("{module_name}.{dotted}")
+                };
                 self.publish_keys.push((key, slot, d.name.span));
             }
             _ => {}
@@ -445,29 +492,44 @@ impl Checker {
 
     /// The type and constraint set from `{…}`; checks the list itself.
     fn constraints(&mut self, d: &ast::Decl, var: &str) -> (Type, Option<ConstraintSet>) {
-        let Some(cs) = &d.constraints else { return (Type::Any, None) };
+        let Some(cs) = &d.constraints else {
+            return (Type::Any, None);
+        };
         if cs.items.is_empty() {
             self.error(
                 Diagnostic::error(cs.span, format!("`{var}` has an empty constraint list"))
                     .with_label("no allowed values")
-                    .with_help("list the values, e.g. `{off, on}` or `{0-100}`, or drop the braces"),
+                    .with_help(
+                        "list the values, e.g. `{off, on}` or `{0-100}`, or drop the braces",
+                    ),
             );
             return (Type::Any, None);
         }
         let has = |f: fn(&ConstraintKind) -> bool| cs.items.iter().any(|c| f(&c.kind));
         let symbols = has(|k| matches!(k, ConstraintKind::Symbol(_)));
         let strings = has(|k| matches!(k, ConstraintKind::String(_)));
-        let numbers = has(|k| matches!(k, ConstraintKind::Number(_) | ConstraintKind::Range { .. }));
+        let numbers =
+            has(|k| matches!(k, ConstraintKind::Number(_) | ConstraintKind::Range { .. }));
         if numbers && (symbols || strings) {
             let first_num = cs
                 .items
                 .iter()
-                .find(|c| matches!(c.kind, ConstraintKind::Number(_) | ConstraintKind::Range { .. }))
+                .find(|c| {
+                    matches!(
+                        c.kind,
+                        ConstraintKind::Number(_) | ConstraintKind::Range { .. }
+                    )
+                })
                 .map_or(cs.span, |c| c.span);
             self.error(
-                Diagnostic::error(first_num, format!("the constraints of `{var}` mix numbers and names"))
-                    .with_label("a number among names")
-                    .with_help("a variable holds either numbers (`{0-100}`) or names (`{off, on}`), not both"),
+                Diagnostic::error(
+                    first_num,
+                    format!("the constraints of `{var}` mix numbers and names"),
+                )
+                .with_label("a number among names")
+                .with_help(
+                    "a variable holds either numbers (`{0-100}`) or names (`{off, on}`), not both",
+                ),
             );
             return (Type::Any, None);
         }
@@ -493,7 +555,9 @@ impl Checker {
         if symbols {
             let mut syms: Vec<Sym> = Vec::new();
             for c in &cs.items {
-                let ConstraintKind::Symbol(s) = &c.kind else { continue };
+                let ConstraintKind::Symbol(s) = &c.kind else {
+                    continue;
+                };
                 let sym = self.intern(s);
                 if syms.contains(&sym) {
                     self.error(
@@ -543,20 +607,32 @@ impl Checker {
                         let help = if fixed == n {
                             format!("write `{fixed}`, like `{first}`")
                         } else {
-                            format!("write every number with {scale} decimal places, like `{first}`")
+                            format!(
+                                "write every number with {scale} decimal places, like `{first}`"
+                            )
                         };
                         self.error(
-                            Diagnostic::error(c.span, format!("the numbers of `{var}` do not share a scale"))
-                                .with_label(format!("`{n}` has {} decimal place{}", n.scale(), if n.scale() == 1 { "" } else { "s" }))
-                                .with_secondary(first_span, format!("`{first}` has {scale}"))
-                                .with_help(help),
+                            Diagnostic::error(
+                                c.span,
+                                format!("the numbers of `{var}` do not share a scale"),
+                            )
+                            .with_label(format!(
+                                "`{n}` has {} decimal place{}",
+                                n.scale(),
+                                if n.scale() == 1 { "" } else { "s" }
+                            ))
+                            .with_secondary(first_span, format!("`{first}` has {scale}"))
+                            .with_help(help),
                         );
                     }
                     Some(_) => {}
                 }
             }
         }
-        (Type::Number, Some(ConstraintSet::Numbers { values, ranges }))
+        (
+            Type::Number,
+            Some(ConstraintSet::Numbers { values, ranges }),
+        )
     }
 
     /// An initial value: a literal or an enum value of the variable.
@@ -567,7 +643,10 @@ impl Checker {
             ExprKind::Number(n) => (Some(Value::Number(*n)), Some(Type::Number)),
             ExprKind::String(s) => (Some(Value::string(s)), Some(Type::String)),
             ExprKind::Bool(b) => (Some(Value::Bool(*b)), Some(Type::Bool)),
-            ExprKind::Unary { op: ast::UnaryOp::Neg, operand } => match &operand.kind {
+            ExprKind::Unary {
+                op: ast::UnaryOp::Neg,
+                operand,
+            } => match &operand.kind {
                 ExprKind::Number(n) => (Some(Value::Number(-*n)), Some(Type::Number)),
                 _ => self.bad_initial(e),
             },
@@ -576,7 +655,11 @@ impl Checker {
                 let name = &p.segments[0].name;
                 match var_ty {
                     Type::Enum(en) => {
-                        match self.prog.symbol(name).filter(|s| self.prog.enums[en as usize].contains(s)) {
+                        match self
+                            .prog
+                            .symbol(name)
+                            .filter(|s| self.prog.enums[en as usize].contains(s))
+                        {
                             Some(sym) => (Some(Value::Enum(sym)), Some(var_ty)),
                             None => {
                                 self.not_a_value(name, p.span, &var, en);
@@ -613,7 +696,12 @@ impl Checker {
         let mut d = Diagnostic::error(span, format!("`{name}` is not a value of `{var}`"))
             .with_label(format!("expected one of {list}"));
         let day = (name.len() >= 2)
-            .then(|| DAYS.iter().find(|d| d.to_ascii_lowercase().starts_with(&name.to_ascii_lowercase())))
+            .then(|| {
+                DAYS.iter().find(|d| {
+                    d.to_ascii_lowercase()
+                        .starts_with(&name.to_ascii_lowercase())
+                })
+            })
             .flatten()
             .filter(|d| values.contains(d));
         if let Some(day) = day {
@@ -621,7 +709,9 @@ impl Checker {
         } else if let Some(s) = suggest(name, values.iter().copied()) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if self.names.contains_key(name) {
-            d = d.with_help(format!("`{name}` is a variable, but `{var}` holds one of {list}"));
+            d = d.with_help(format!(
+                "`{name}` is a variable, but `{var}` holds one of {list}"
+            ));
         }
         self.error(d);
     }
@@ -636,13 +726,21 @@ impl Checker {
                 let conds = self.conditions(&s.conditions);
                 let actions = self.actions(&s.actions);
                 if let Some(event) = event {
-                    self.prog.ons.push(OnStmt { event, conds, actions });
+                    self.prog.ons.push(OnStmt {
+                        event,
+                        conds,
+                        actions,
+                    });
                 }
             }
             Trigger::At(spec) => {
                 let conds = self.conditions(&s.conditions);
                 let actions = self.actions(&s.actions);
-                self.prog.ats.push(AtStmt { spec: spec.clone(), conds, actions });
+                self.prog.ats.push(AtStmt {
+                    spec: spec.clone(),
+                    conds,
+                    actions,
+                });
             }
             Trigger::When(e) => {
                 self.reads.clear();
@@ -655,10 +753,19 @@ impl Checker {
                 let uses_clock = self.reads_clock;
                 let start = self.prog.when_deps.len() as u32;
                 self.prog.when_deps.extend(&deps);
-                let deps = Seg { start, len: deps.len() as u32 };
+                let deps = Seg {
+                    start,
+                    len: deps.len() as u32,
+                };
                 let actions = self.actions(&s.actions);
                 self.prog.when_uses_clock |= uses_clock;
-                self.prog.whens.push(WhenStmt { cond, conds, actions, deps, uses_clock });
+                self.prog.whens.push(WhenStmt {
+                    cond,
+                    conds,
+                    actions,
+                    deps,
+                    uses_clock,
+                });
             }
         }
     }
@@ -688,9 +795,12 @@ impl Checker {
             if let Some((entry, _)) = self.names.get(base.as_str()).copied() {
                 let Entry::Var(slot) = entry else {
                     self.error(
-                        Diagnostic::error(path.span, format!("`{base}` is a timer; it has no values"))
-                            .with_label("a timer only expires")
-                            .with_help(format!("write `ON {base}`")),
+                        Diagnostic::error(
+                            path.span,
+                            format!("`{base}` is a timer; it has no values"),
+                        )
+                        .with_label("a timer only expires")
+                        .with_help(format!("write `ON {base}`")),
                     );
                     return None;
                 };
@@ -699,11 +809,16 @@ impl Checker {
                     self.error(
                         Diagnostic::error(value.span, format!("`{base}` is not an enum"))
                             .with_label(format!("`{base}` holds {tn}"))
-                            .with_help(format!("write `ON {base}` and test the value on an AND line")),
+                            .with_help(format!(
+                                "write `ON {base}` and test the value on an AND line"
+                            )),
                     );
                     return None;
                 };
-                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let sym = self
+                    .prog
+                    .symbol(&value.name)
+                    .filter(|s| self.prog.enums[en as usize].contains(s));
                 let Some(sym) = sym else {
                     self.not_a_value(&value.name, value.span, base, en);
                     return None;
@@ -715,7 +830,13 @@ impl Checker {
         None
     }
 
-    fn on_entry(&mut self, entry: Entry, value: Option<Sym>, span: Span, name: &str) -> Option<OnEvent> {
+    fn on_entry(
+        &mut self,
+        entry: Entry,
+        value: Option<Sym>,
+        span: Span,
+        name: &str,
+    ) -> Option<OnEvent> {
         match entry {
             Entry::Timer(t) => Some(OnEvent::Timer(t)),
             Entry::Var(slot) => {
@@ -742,7 +863,10 @@ impl Checker {
         let ids: Vec<NodeId> = conds.iter().map(|c| self.condition(&c.expr)).collect();
         let start = self.prog.conds.len() as u32;
         self.prog.conds.extend(ids);
-        Seg { start, len: conds.len() as u32 }
+        Seg {
+            start,
+            len: conds.len() as u32,
+        }
     }
 
     fn condition(&mut self, e: &ast::Expr) -> NodeId {
@@ -753,7 +877,12 @@ impl Checker {
             let text = self.snippet(e.span);
             let help = match ty {
                 Type::Enum(en) => {
-                    let first = self.enum_values(en).first().copied().unwrap_or("value").to_string();
+                    let first = self
+                        .enum_values(en)
+                        .first()
+                        .copied()
+                        .unwrap_or("value")
+                        .to_string();
                     format!("compare it: `{text} == {first}` or `{text}.{first}`")
                 }
                 Type::Number => format!("compare it: `{text} > 0`"),
@@ -769,7 +898,11 @@ impl Checker {
     }
 
     fn snippet(&self, span: Span) -> String {
-        self.prog.source.get(span.range()).unwrap_or("…").to_string()
+        self.prog
+            .source
+            .get(span.range())
+            .unwrap_or("…")
+            .to_string()
     }
 
     fn actions(&mut self, actions: &[ast::Action]) -> Seg {
@@ -798,7 +931,11 @@ impl Checker {
         if let Entry::Var(slot) = entry {
             let kind = self.prog.vars[slot as usize].kind;
             if matches!(kind, VarKind::Subscribe | VarKind::Key) {
-                let what = if kind == VarKind::Key { "the instance key" } else { "SUBSCRIBEd" };
+                let what = if kind == VarKind::Key {
+                    "the instance key"
+                } else {
+                    "SUBSCRIBEd"
+                };
                 self.error(
                     Diagnostic::error(p.span, format!("`{dotted}` is read-only"))
                         .with_label(format!("`{dotted}` is {what}"))
@@ -815,19 +952,24 @@ impl Checker {
             ActionKind::Assign { target, value } => match self.target(target)? {
                 Entry::Timer(timer) => {
                     let op = match &value.kind {
-                        ExprKind::Path(p) if p.segments.len() == 1 => match p.segments[0].name.to_ascii_lowercase().as_str() {
-                            "start" => Some(TimerOp::Start),
-                            "reset" => Some(TimerOp::Reset),
-                            "cancel" => Some(TimerOp::Cancel),
-                            _ => None,
-                        },
+                        ExprKind::Path(p) if p.segments.len() == 1 => {
+                            match p.segments[0].name.to_ascii_lowercase().as_str() {
+                                "start" => Some(TimerOp::Start),
+                                "reset" => Some(TimerOp::Reset),
+                                "cancel" => Some(TimerOp::Cancel),
+                                _ => None,
+                            }
+                        }
                         _ => None,
                     };
                     if op.is_none() {
                         self.error(
-                            Diagnostic::error(value.span, format!("a timer cannot be set to `{}`", self.snippet(value.span)))
-                                .with_label("expected `start`, `reset` or `cancel`")
-                                .with_help(format!("write `{} = start`", target.dotted())),
+                            Diagnostic::error(
+                                value.span,
+                                format!("a timer cannot be set to `{}`", self.snippet(value.span)),
+                            )
+                            .with_label("expected `start`, `reset` or `cancel`")
+                            .with_help(format!("write `{} = start`", target.dotted())),
                         );
                     }
                     Some(Action::Timer { timer, op: op? })
@@ -844,9 +986,12 @@ impl Checker {
                     if !var_ty.compatible(ty) {
                         let exp = self.prog.describe_constraint(slot);
                         self.error(
-                            Diagnostic::error(value.span, format!("cannot assign {} to `{name}`", ty.name()))
-                                .with_label(format!("`{name}` holds {exp}"))
-                                .with_help(quote_help(&value.kind, var_ty)),
+                            Diagnostic::error(
+                                value.span,
+                                format!("cannot assign {} to `{name}`", ty.name()),
+                            )
+                            .with_label(format!("`{name}` holds {exp}"))
+                            .with_help(quote_help(&value.kind, var_ty)),
                         );
                         return None;
                     }
@@ -856,8 +1001,11 @@ impl Checker {
                             let shown = self.prog.display_value(&v);
                             let exp = self.prog.describe_constraint(slot);
                             self.error(
-                                Diagnostic::error(value.span, format!("`{shown}` is not allowed for `{name}`"))
-                                    .with_label(format!("expected {exp}")),
+                                Diagnostic::error(
+                                    value.span,
+                                    format!("`{shown}` is not allowed for `{name}`"),
+                                )
+                                .with_label(format!("expected {exp}")),
                             );
                             return None;
                         }
@@ -903,7 +1051,10 @@ impl Checker {
                     self.unknown_name(&p.dotted(), p.span);
                     return None;
                 }
-                let bpath = ast::Path { segments: vec![base.clone()], span: base.span };
+                let bpath = ast::Path {
+                    segments: vec![base.clone()],
+                    span: base.span,
+                };
                 let Entry::Var(slot) = self.target(&bpath)? else {
                     self.error(
                         Diagnostic::error(p.span, format!("`{}` is a timer", base.name))
@@ -915,12 +1066,22 @@ impl Checker {
                 let Type::Enum(en) = self.prog.vars[slot as usize].ty else {
                     self.error(
                         Diagnostic::error(p.span, format!("`{}` is not an enum", base.name))
-                            .with_label(format!("`{}` holds {}", base.name, self.prog.vars[slot as usize].ty.name()))
-                            .with_help(format!("`{0}.value` sets an enum; write `{0} = …`", base.name)),
+                            .with_label(format!(
+                                "`{}` holds {}",
+                                base.name,
+                                self.prog.vars[slot as usize].ty.name()
+                            ))
+                            .with_help(format!(
+                                "`{0}.value` sets an enum; write `{0} = …`",
+                                base.name
+                            )),
                     );
                     return None;
                 };
-                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let sym = self
+                    .prog
+                    .symbol(&value.name)
+                    .filter(|s| self.prog.enums[en as usize].contains(s));
                 let Some(sym) = sym else {
                     self.not_a_value(&value.name, value.span, &base.name, en);
                     return None;
@@ -940,7 +1101,12 @@ impl Checker {
                 let ids: Vec<NodeId> = args.iter().map(|a| self.expr(a, None).0).collect();
                 let start = self.prog.args.len() as u32;
                 self.prog.args.extend(&ids);
-                Some(Action::Log { args: Seg { start, len: ids.len() as u32 } })
+                Some(Action::Log {
+                    args: Seg {
+                        start,
+                        len: ids.len() as u32,
+                    },
+                })
             }
             ExprKind::Call { func, args } if func.name == "activate" => {
                 let target = match args.as_slice() {
@@ -969,9 +1135,14 @@ impl Checker {
                     }
                     _ => {
                         self.error(
-                            Diagnostic::error(p.span, format!("`{dotted}` is not a PUBLISH variable"))
-                                .with_label("nothing to publish")
-                                .with_help("`activate` publishes a value-less event on a PUBLISH variable"),
+                            Diagnostic::error(
+                                p.span,
+                                format!("`{dotted}` is not a PUBLISH variable"),
+                            )
+                            .with_label("nothing to publish")
+                            .with_help(
+                                "`activate` publishes a value-less event on a PUBLISH variable",
+                            ),
                         );
                         None
                     }
@@ -1010,7 +1181,9 @@ impl Checker {
     fn bare_unresolved(&self, e: &ast::Expr) -> bool {
         match &e.kind {
             ExprKind::Paren(inner) => self.bare_unresolved(inner),
-            ExprKind::Path(p) => p.segments.len() == 1 && !self.names.contains_key(&p.segments[0].name),
+            ExprKind::Path(p) => {
+                p.segments.len() == 1 && !self.names.contains_key(&p.segments[0].name)
+            }
             _ => false,
         }
     }
@@ -1055,8 +1228,11 @@ impl Checker {
                 {
                     let opname = if want == Type::Bool { "NOT" } else { "-" };
                     self.error(
-                        Diagnostic::error(operand.span, format!("`{opname}` needs {}", want.name()))
-                            .with_label(format!("this is {}", t.name())),
+                        Diagnostic::error(
+                            operand.span,
+                            format!("`{opname}` needs {}", want.name()),
+                        )
+                        .with_label(format!("this is {}", t.name())),
                     );
                     return self.poisoned(span);
                 }
@@ -1110,11 +1286,16 @@ impl Checker {
                     self.error(
                         Diagnostic::error(value.span, format!("`{base}` is not an enum"))
                             .with_label(format!("`{base}` holds {}", ty.name()))
-                            .with_help("`x.value` tests an enum variable; compare with `==` instead"),
+                            .with_help(
+                                "`x.value` tests an enum variable; compare with `==` instead",
+                            ),
                     );
                     return self.poisoned(p.span);
                 };
-                let sym = self.prog.symbol(&value.name).filter(|s| self.prog.enums[en as usize].contains(s));
+                let sym = self
+                    .prog
+                    .symbol(&value.name)
+                    .filter(|s| self.prog.enums[en as usize].contains(s));
                 let Some(sym) = sym else {
                     self.not_a_value(&value.name, value.span, base, en);
                     return self.poisoned(p.span);
@@ -1135,7 +1316,11 @@ impl Checker {
         if let [seg] = p.segments.as_slice()
             && let Some(sym) = self.prog.symbol(&seg.name)
         {
-            if self.day_enum.is_some_and(|d| self.prog.enums[d as usize].contains(&sym)) || DAYS.contains(&seg.name.as_str()) {
+            if self
+                .day_enum
+                .is_some_and(|d| self.prog.enums[d as usize].contains(&sym))
+                || DAYS.contains(&seg.name.as_str())
+            {
                 let d = self.day_enum();
                 return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(d)));
             }
@@ -1143,14 +1328,19 @@ impl Checker {
                 .prog
                 .vars
                 .iter()
-                .filter(|v| matches!(v.ty, Type::Enum(e) if self.prog.enums[e as usize].contains(&sym)))
+                .filter(
+                    |v| matches!(v.ty, Type::Enum(e) if self.prog.enums[e as usize].contains(&sym)),
+                )
                 .map(|v| format!("`{}`", v.name))
                 .collect();
             let owner = owners.first().cloned().unwrap_or_else(|| "`x`".to_string());
             self.error(
                 Diagnostic::error(p.span, format!("`{dotted}` is not a variable"))
                     .with_label(format!("a value of {}", owners.join(", ")))
-                    .with_help(format!("an enum value needs its variable: `{} == {dotted}`", owner.trim_matches('`'))),
+                    .with_help(format!(
+                        "an enum value needs its variable: `{} == {dotted}`",
+                        owner.trim_matches('`')
+                    )),
             );
             return self.poisoned(p.span);
         }
@@ -1180,8 +1370,14 @@ impl Checker {
                 "sunrise" => ClockAttr::Sunrise,
                 "sunset" => ClockAttr::Sunset,
                 other => {
-                    let mut d = Diagnostic::error(attr.span, format!("`system.clock` has no attribute `{other}`"))
-                        .with_label(format!("expected one of {}", CLOCK_ATTRS.map(|a| format!("`#{a}`")).join(", ")));
+                    let mut d = Diagnostic::error(
+                        attr.span,
+                        format!("`system.clock` has no attribute `{other}`"),
+                    )
+                    .with_label(format!(
+                        "expected one of {}",
+                        CLOCK_ATTRS.map(|a| format!("`#{a}`")).join(", ")
+                    ));
                     if let Some(s) = suggest(other, CLOCK_ATTRS) {
                         d = d.with_help(format!("did you mean `#{s}`?"));
                     }
@@ -1214,8 +1410,12 @@ impl Checker {
             "version" => (VarAttr::Version, Type::Number),
             "modified" => (VarAttr::Modified, Type::Bool),
             other => {
-                let mut d = Diagnostic::error(attr.span, format!("a variable has no attribute `{other}`"))
-                    .with_label(format!("expected one of {}", VAR_ATTRS.map(|a| format!("`#{a}`")).join(", ")));
+                let mut d =
+                    Diagnostic::error(attr.span, format!("a variable has no attribute `{other}`"))
+                        .with_label(format!(
+                            "expected one of {}",
+                            VAR_ATTRS.map(|a| format!("`#{a}`")).join(", ")
+                        ));
                 if let Some(s) = suggest(other, VAR_ATTRS) {
                     d = d.with_help(format!("did you mean `#{s}`?"));
                 }
@@ -1227,7 +1427,13 @@ impl Checker {
         (self.node(Node::Attr(slot, a), span), Some(ty))
     }
 
-    fn binary(&mut self, op: ast::BinaryOp, lhs: &ast::Expr, rhs: &ast::Expr, span: Span) -> (NodeId, Ty) {
+    fn binary(
+        &mut self,
+        op: ast::BinaryOp,
+        lhs: &ast::Expr,
+        rhs: &ast::Expr,
+        span: Span,
+    ) -> (NodeId, Ty) {
         use ast::BinaryOp as B;
         let bop = match op {
             B::Or => BinOp::Or,
@@ -1245,15 +1451,20 @@ impl Checker {
         };
         let comparison = matches!(op, B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge);
         // Enum values resolve in the context of the other side.
-        let ((l, lt), (r, rt)) = if comparison && self.bare_unresolved(lhs) && !self.bare_unresolved(rhs) {
-            let right = self.expr(rhs, None);
-            let ctx = self.enum_ctx(rhs, right.1);
-            (self.expr(lhs, ctx), right)
-        } else {
-            let left = self.expr(lhs, None);
-            let ctx = if comparison { self.enum_ctx(lhs, left.1) } else { None };
-            (left, self.expr(rhs, ctx))
-        };
+        let ((l, lt), (r, rt)) =
+            if comparison && self.bare_unresolved(lhs) && !self.bare_unresolved(rhs) {
+                let right = self.expr(rhs, None);
+                let ctx = self.enum_ctx(rhs, right.1);
+                (self.expr(lhs, ctx), right)
+            } else {
+                let left = self.expr(lhs, None);
+                let ctx = if comparison {
+                    self.enum_ctx(lhs, left.1)
+                } else {
+                    None
+                };
+                (left, self.expr(rhs, ctx))
+            };
         let (Some(lt), Some(rt)) = (lt, rt) else {
             return (self.node(Node::Bin(bop, l, r), span), None);
         };
@@ -1262,9 +1473,12 @@ impl Checker {
                 for (t, e) in [(lt, lhs), (rt, rhs)] {
                     if !t.compatible(Type::Bool) {
                         self.error(
-                            Diagnostic::error(e.span, format!("`{}` needs true or false on both sides", op.as_str()))
-                                .with_label(format!("this is {}", t.name()))
-                                .with_help("compare it first, e.g. `x > 0`"),
+                            Diagnostic::error(
+                                e.span,
+                                format!("`{}` needs true or false on both sides", op.as_str()),
+                            )
+                            .with_label(format!("this is {}", t.name()))
+                            .with_help("compare it first, e.g. `x > 0`"),
                         );
                         return self.poisoned(span);
                     }
@@ -1286,8 +1500,11 @@ impl Checker {
             }
             B::Eq | B::Ne => {
                 if !lt.compatible(rt) {
-                    let mut d = Diagnostic::error(span, format!("cannot compare {} with {}", lt.name(), rt.name()))
-                        .with_label("these can never be equal");
+                    let mut d = Diagnostic::error(
+                        span,
+                        format!("cannot compare {} with {}", lt.name(), rt.name()),
+                    )
+                    .with_label("these can never be equal");
                     if matches!((lt, &rhs.kind), (Type::Enum(_), ExprKind::String(_)))
                         || matches!((rt, &lhs.kind), (Type::Enum(_), ExprKind::String(_)))
                     {
@@ -1299,7 +1516,8 @@ impl Checker {
                 Type::Bool
             }
             B::Lt | B::Le | B::Gt | B::Ge => {
-                let ordered = |t: Type| matches!(t, Type::Number | Type::String | Type::Time | Type::Any);
+                let ordered =
+                    |t: Type| matches!(t, Type::Number | Type::String | Type::Time | Type::Any);
                 if !ordered(lt) || !ordered(rt) || !lt.compatible(rt) {
                     let help = if matches!(lt, Type::Enum(_)) || matches!(rt, Type::Enum(_)) {
                         "enum values have no order; compare them with `==` or `!=`"
@@ -1326,7 +1544,9 @@ impl Checker {
 
     /// The enum context an expression gives to the other side of a comparison.
     fn enum_ctx(&self, e: &ast::Expr, ty: Ty) -> Option<(u16, Slot)> {
-        let Some(Type::Enum(en)) = ty else { return None };
+        let Some(Type::Enum(en)) = ty else {
+            return None;
+        };
         // The variable for messages: the one named, or the first of that enum.
         let slot = match &e.kind {
             ExprKind::Path(p) => match self.names.get(&p.dotted()) {
@@ -1336,7 +1556,11 @@ impl Checker {
             _ => None,
         };
         let slot = slot.or_else(|| {
-            self.prog.vars.iter().position(|v| v.ty == Type::Enum(en)).map(|i| i as Slot)
+            self.prog
+                .vars
+                .iter()
+                .position(|v| v.ty == Type::Enum(en))
+                .map(|i| i as Slot)
         });
         match slot {
             Some(s) => Some((en, s)),
@@ -1356,13 +1580,18 @@ impl Checker {
                 self.error(
                     Diagnostic::error(span, format!("`{name}` is an action, not a value"))
                         .with_label("used inside an expression")
-                        .with_help(format!("write it on a THEN line of its own: `THEN {name}(…)`")),
+                        .with_help(format!(
+                            "write it on a THEN line of its own: `THEN {name}(…)`"
+                        )),
                 );
                 return self.poisoned(span);
             }
             other => {
                 let mut d = Diagnostic::error(func.span, format!("unknown function `{other}`"))
-                    .with_label(format!("expected one of {}", FUNCTIONS.map(|f| format!("`{f}`")).join(", ")));
+                    .with_label(format!(
+                        "expected one of {}",
+                        FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
+                    ));
                 if let Some(s) = suggest(other, FUNCTIONS) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -1404,7 +1633,16 @@ impl Checker {
         }
         let start = self.prog.args.len() as u32;
         self.prog.args.extend(&ids);
-        let node = self.node(Node::Call(b, Seg32 { start, len: ids.len() as u8 }), span);
+        let node = self.node(
+            Node::Call(
+                b,
+                Seg32 {
+                    start,
+                    len: ids.len() as u8,
+                },
+            ),
+            span,
+        );
         (node, ok.then_some(Type::Number))
     }
 
@@ -1427,7 +1665,9 @@ impl Checker {
 /// A help line for a type mismatch: quotes where an enum was meant, and the reverse.
 fn quote_help(value: &ExprKind, want: Type) -> String {
     match (value, want) {
-        (ExprKind::String(s), Type::Enum(_)) => format!("enum values are written without quotes: `{s}`"),
+        (ExprKind::String(s), Type::Enum(_)) => {
+            format!("enum values are written without quotes: `{s}`")
+        }
         (_, Type::Number) => "numbers are written without quotes: `5`, `0.50`".to_string(),
         (_, Type::Bool) => "write `TRUE` or `FALSE`".to_string(),
         (_, Type::String) => "strings are written in quotes: `\"text\"`".to_string(),
@@ -1441,10 +1681,16 @@ mod tests {
     use super::*;
 
     fn id(name: &str) -> ast::Ident {
-        ast::Ident { name: name.into(), span: Span::default() }
+        ast::Ident {
+            name: name.into(),
+            span: Span::default(),
+        }
     }
     fn path(p: &str) -> ast::Path {
-        ast::Path { segments: p.split('.').map(id).collect(), span: Span::default() }
+        ast::Path {
+            segments: p.split('.').map(id).collect(),
+            span: Span::default(),
+        }
     }
     fn decl(kind: DeclKind, name: &str, syms: &[&str]) -> ast::Item {
         ast::Item::Decl(ast::Decl {
@@ -1456,7 +1702,10 @@ mod tests {
             constraints: (!syms.is_empty()).then(|| ast::Constraints {
                 items: syms
                     .iter()
-                    .map(|s| ast::Constraint { kind: ConstraintKind::Symbol(s.to_string()), span: Span::default() })
+                    .map(|s| ast::Constraint {
+                        kind: ConstraintKind::Symbol(s.to_string()),
+                        span: Span::default(),
+                    })
                     .collect(),
                 span: Span::default(),
             }),
@@ -1467,7 +1716,10 @@ mod tests {
         })
     }
     fn pexpr(p: &str) -> ast::Expr {
-        ast::Expr { kind: ExprKind::Path(path(p)), span: Span::default() }
+        ast::Expr {
+            kind: ExprKind::Path(path(p)),
+            span: Span::default(),
+        }
     }
 
     fn module(items: Vec<ast::Item>) -> ast::Module {
@@ -1505,7 +1757,10 @@ mod tests {
                     span: Span::default(),
                 }],
                 actions: vec![ast::Action {
-                    kind: ActionKind::Assign { target: path("state"), value: pexpr("on") },
+                    kind: ActionKind::Assign {
+                        target: path("state"),
+                        value: pexpr("on"),
+                    },
                     trivia: Default::default(),
                     span: Span::default(),
                 }],
@@ -1517,7 +1772,13 @@ mod tests {
         assert!(diags.is_empty(), "{diags:?}");
         let on_sym = p.symbol("on").unwrap();
         assert_eq!(p.ons.len(), 1);
-        assert_eq!(p.ons[0].event, OnEvent::Var { slot: 0, value: p.symbol("auto") });
+        assert_eq!(
+            p.ons[0].event,
+            OnEvent::Var {
+                slot: 0,
+                value: p.symbol("auto")
+            }
+        );
         assert!(p.consts.contains(&Value::Enum(on_sym)));
         assert_eq!(p.ons_by_slot[0], vec![0]);
     }
@@ -1545,7 +1806,11 @@ mod tests {
         let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(
             msgs,
-            ["`a` is declared twice", "`dim` is not a value of `state`", "`of` is not a value of `state`"]
+            [
+                "`a` is declared twice",
+                "`dim` is not a value of `state`",
+                "`of` is not a value of `state`"
+            ]
         );
         assert_eq!(diags[2].help.as_deref(), Some("did you mean `off`?"));
     }

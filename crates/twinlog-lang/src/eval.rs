@@ -55,7 +55,10 @@ impl Default for Limits {
     fn default() -> Self {
         // The language has no loops, so a cycle's work is bounded by the module's size; the
         // limit only guards against pathological generated modules.
-        Limits { max_ops_per_cycle: 100_000, max_log_chars_per_cycle: 64 * 1024 }
+        Limits {
+            max_ops_per_cycle: 100_000,
+            max_log_chars_per_cycle: 64 * 1024,
+        }
     }
 }
 
@@ -134,7 +137,10 @@ pub enum CycleErrorKind {
     #[error(transparent)]
     Constraint(#[from] ConstraintViolation),
     #[error("expected {expected}, found {found}")]
-    Type { expected: &'static str, found: &'static str },
+    Type {
+        expected: &'static str,
+        found: &'static str,
+    },
     #[error("`round` needs a whole number of places from 0 to 28, got {places}")]
     BadPlaces { places: String },
     #[error("more than {limit} operations in one cycle")]
@@ -232,9 +238,19 @@ impl Instance {
         self.undo.clear();
         self.timer_undo.clear();
         self.activated.clear();
-        let mut cx = Cx { prog, time_ctx, time, tick: matches!(input, Input::Tick), ops: 0, limits };
-        let kept_message = match &input {
-            Input::Message { slot, value: Some(v) } => Some((*slot, v.clone())),
+        let mut cx = Cx {
+            prog,
+            time_ctx,
+            time,
+            tick: matches!(input, Input::Tick),
+            ops: 0,
+            limits,
+        };
+        let kept_slot = match &input {
+            Input::Message {
+                slot,
+                value: Some(_),
+            } => Some(*slot),
             _ => None,
         };
         let result = self.cycle(&mut cx, input, out);
@@ -244,6 +260,9 @@ impl Instance {
                 Ok(())
             }
             Err(e) => {
+                // Subscribed variables are read-only in THEN, so the slot still holds the
+                // message value: take it back before rolling back.
+                let kept_message = kept_slot.map(|s| (s, self.values[s as usize].clone()));
                 self.rollback();
                 out.publications.clear();
                 out.fired = false;
@@ -272,7 +291,9 @@ impl Instance {
                 }
                 for &i in &prog.ons_by_slot[slot as usize] {
                     let on = &prog.ons[i as usize];
-                    if let OnEvent::Var { value: Some(want), .. } = on.event
+                    if let OnEvent::Var {
+                        value: Some(want), ..
+                    } = on.event
                         && (!valued || sym != Some(want))
                     {
                         continue;
@@ -298,7 +319,11 @@ impl Instance {
                 if let Some(slot) = self.timers.get_mut(t as usize) {
                     *slot = None;
                 }
-                for &i in prog.ons_by_timer.get(t as usize).map_or(&[][..], Vec::as_slice) {
+                for &i in prog
+                    .ons_by_timer
+                    .get(t as usize)
+                    .map_or(&[][..], Vec::as_slice)
+                {
                     let on = &prog.ons[i as usize];
                     if self.all(cx, on.conds)? {
                         out.fired = true;
@@ -312,7 +337,9 @@ impl Instance {
         if !prog.whens.is_empty() {
             for (i, w) in prog.whens.iter().enumerate() {
                 let triggered = (w.uses_clock && cx.tick)
-                    || prog.when_deps[w.deps.range()].iter().any(|&s| self.changed(s));
+                    || prog.when_deps[w.deps.range()]
+                        .iter()
+                        .any(|&s| self.changed(s));
                 self.when_hits[i] =
                     triggered && self.truth(cx, w.cond)? && self.all(cx, w.conds)?;
             }
@@ -328,14 +355,24 @@ impl Instance {
 
     /// End of a successful cycle: versions, change times, publications.
     fn finish(&mut self, prog: &Program, time: Timestamp, out: &mut CycleOutput) {
-        self.undo.sort_unstable_by_key(|(s, _)| *s);
+        // Few entries: insertion sort beats the general sort here.
+        for i in 1..self.undo.len() {
+            let mut j = i;
+            while j > 0 && self.undo[j - 1].0 > self.undo[j].0 {
+                self.undo.swap(j - 1, j);
+                j -= 1;
+            }
+        }
         for (slot, old) in &self.undo {
             let i = *slot as usize;
             if self.values[i] != *old {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
                 if prog.vars[i].kind == VarKind::Publish {
-                    out.publications.push(Published { slot: *slot, value: Some(self.values[i].clone()) });
+                    out.publications.push(Published {
+                        slot: *slot,
+                        value: Some(self.values[i].clone()),
+                    });
                 }
             }
         }
@@ -407,13 +444,28 @@ impl Instance {
                     let n = match &self.values[slot as usize] {
                         Value::Number(n) => *n,
                         Value::Unset => {
-                            return Err(cx.err(span, CycleErrorKind::Unset { name: prog.var(slot).name.to_string() }));
+                            return Err(cx.err(
+                                span,
+                                CycleErrorKind::Unset {
+                                    name: prog.var(slot).name.to_string(),
+                                },
+                            ));
                         }
                         other => {
-                            return Err(cx.err(span, CycleErrorKind::Type { expected: "a number", found: other.kind_name() }));
+                            return Err(cx.err(
+                                span,
+                                CycleErrorKind::Type {
+                                    expected: "a number",
+                                    found: other.kind_name(),
+                                },
+                            ));
                         }
                     };
-                    let r = if up { n.checked_add(Decimal::ONE) } else { n.checked_sub(Decimal::ONE) };
+                    let r = if up {
+                        n.checked_add(Decimal::ONE)
+                    } else {
+                        n.checked_sub(Decimal::ONE)
+                    };
                     let r = r.ok_or_else(|| cx.err(span, CycleErrorKind::Overflow))?;
                     let v = self.accept(cx, slot, Value::Number(r), span)?;
                     self.write(slot, v);
@@ -466,7 +518,12 @@ impl Instance {
         let var = prog.var(slot);
         let v = match (&v, var.ty) {
             (Value::Unset, _) => {
-                return Err(cx.err(span, CycleErrorKind::Unset { name: cx.code(span) }));
+                return Err(cx.err(
+                    span,
+                    CycleErrorKind::Unset {
+                        name: cx.code(span),
+                    },
+                ));
             }
             (Value::Number(_), Type::Number | Type::Any)
             | (Value::Bool(_), Type::Bool | Type::Any)
@@ -480,34 +537,149 @@ impl Instance {
                 None => return Err(cx.violation(slot, &v, span)),
             },
             (_, ty) => {
-                return Err(cx.err(span, CycleErrorKind::Type { expected: ty.name(), found: v.kind_name() }));
+                return Err(cx.err(
+                    span,
+                    CycleErrorKind::Type {
+                        expected: ty.name(),
+                        found: v.kind_name(),
+                    },
+                ));
             }
         };
-        if prog.satisfies(slot, &v) { Ok(v) } else { Err(cx.violation(slot, &v, span)) }
+        if prog.satisfies(slot, &v) {
+            Ok(v)
+        } else {
+            Err(cx.violation(slot, &v, span))
+        }
     }
 
     /// A condition: true, false, or unset (false); anything else is an error.
     fn truth(&self, cx: &mut Cx<'_>, node: NodeId) -> R<bool> {
+        // Fast paths: conditions are mostly comparisons and enum tests; no Value is built.
+        match cx.prog.nodes[node as usize] {
+            Node::Bin(
+                op @ (BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge),
+                l,
+                r,
+            ) => {
+                cx.count(node as usize, false)?;
+                return self.compare(cx, op, l, r, node);
+            }
+            Node::Bin(BinOp::And, l, r) => {
+                cx.count(node as usize, false)?;
+                return Ok(self.truth(cx, l)? && self.truth(cx, r)?);
+            }
+            Node::Bin(BinOp::Or, l, r) => {
+                cx.count(node as usize, false)?;
+                return Ok(self.truth(cx, l)? || self.truth(cx, r)?);
+            }
+            Node::EnumIs(s, sym) => {
+                cx.count(node as usize, false)?;
+                return Ok(matches!(self.values[s as usize], Value::Enum(x) if x == sym));
+            }
+            _ => {}
+        }
         match self.eval(cx, node)? {
             Value::Bool(b) => Ok(b),
             Value::Unset => Ok(false),
             other => Err(cx.err(
                 cx.prog.node_spans[node as usize],
-                CycleErrorKind::Type { expected: "true or false", found: other.kind_name() },
+                CycleErrorKind::Type {
+                    expected: "true or false",
+                    found: other.kind_name(),
+                },
             )),
         }
     }
 
+    /// A variable's or constant's value by reference (no clone); `None` for other nodes.
+    #[inline]
+    fn peek<'x>(&'x self, prog: &'x Program, node: NodeId) -> Option<&'x Value> {
+        match prog.nodes[node as usize] {
+            Node::Var(s) => Some(&self.values[s as usize]),
+            Node::Const(c) => Some(&prog.consts[c as usize]),
+            _ => None,
+        }
+    }
+
+    /// `==`, `!=`, `<`, `<=`, `>`, `>=`; unset makes every comparison false except `!=`.
+    fn compare(&self, cx: &mut Cx<'_>, op: BinOp, l: NodeId, r: NodeId, node: NodeId) -> R<bool> {
+        let prog = cx.prog;
+        let (lo, ro);
+        let a = match self.peek(prog, l) {
+            Some(v) => {
+                cx.count(l as usize, false)?;
+                v
+            }
+            None => {
+                lo = self.eval(cx, l)?;
+                &lo
+            }
+        };
+        let b = match self.peek(prog, r) {
+            Some(v) => {
+                cx.count(r as usize, false)?;
+                v
+            }
+            None => {
+                ro = self.eval(cx, r)?;
+                &ro
+            }
+        };
+        let ord = match op {
+            BinOp::Eq => return Ok(a.lang_eq(b)),
+            BinOp::Ne => return Ok(!a.lang_eq(b)),
+            _ => match (a, b) {
+                (Value::Unset, _) | (_, Value::Unset) => return Ok(false),
+                (Value::Number(x), Value::Number(y)) => x.cmp(y),
+                (Value::Str(x), Value::Str(y)) => x.cmp(y),
+                (Value::Time(x), Value::Time(y)) => x.cmp(y),
+                _ => {
+                    let found = if matches!(a, Value::Number(_) | Value::Str(_) | Value::Time(_)) {
+                        b
+                    } else {
+                        a
+                    };
+                    return Err(cx.err(
+                        cx.prog.node_spans[node as usize],
+                        CycleErrorKind::Type {
+                            expected: "two numbers, strings or times",
+                            found: found.kind_name(),
+                        },
+                    ));
+                }
+            },
+        };
+        Ok(match op {
+            BinOp::Lt => ord.is_lt(),
+            BinOp::Le => ord.is_le(),
+            BinOp::Gt => ord.is_gt(),
+            _ => ord.is_ge(),
+        })
+    }
+
     fn number(&self, cx: &mut Cx<'_>, node: NodeId) -> R<Decimal> {
+        if let Some(Value::Number(n)) = self.peek(cx.prog, node) {
+            cx.count(node as usize, false)?;
+            return Ok(*n);
+        }
         match self.eval(cx, node)? {
             Value::Number(n) => Ok(n),
             Value::Unset => {
                 let span = cx.prog.node_spans[node as usize];
-                Err(cx.err(span, CycleErrorKind::Unset { name: cx.code(span) }))
+                Err(cx.err(
+                    span,
+                    CycleErrorKind::Unset {
+                        name: cx.code(span),
+                    },
+                ))
             }
             other => Err(cx.err(
                 cx.prog.node_spans[node as usize],
-                CycleErrorKind::Type { expected: "a number", found: other.kind_name() },
+                CycleErrorKind::Type {
+                    expected: "a number",
+                    found: other.kind_name(),
+                },
             )),
         }
     }
@@ -519,7 +691,9 @@ impl Instance {
         Ok(match prog.nodes[node as usize] {
             Node::Const(c) => prog.consts[c as usize].clone(),
             Node::Var(s) => self.values[s as usize].clone(),
-            Node::EnumIs(s, sym) => Value::Bool(matches!(self.values[s as usize], Value::Enum(x) if x == sym)),
+            Node::EnumIs(s, sym) => {
+                Value::Bool(matches!(self.values[s as usize], Value::Enum(x) if x == sym))
+            }
             Node::Attr(s, a) => match a {
                 VarAttr::Timestamp => self.stamps[s as usize].map_or(Value::Unset, Value::Time),
                 VarAttr::Version => Value::Number(Decimal::from(self.versions[s as usize])),
@@ -541,8 +715,14 @@ impl Instance {
                             None => Value::Unset,
                         }
                     }
-                    ClockAttr::Sunrise => cx.time_ctx.sunrise(parts().date()).map_or(Value::Unset, Value::Time),
-                    ClockAttr::Sunset => cx.time_ctx.sunset(parts().date()).map_or(Value::Unset, Value::Time),
+                    ClockAttr::Sunrise => cx
+                        .time_ctx
+                        .sunrise(parts().date())
+                        .map_or(Value::Unset, Value::Time),
+                    ClockAttr::Sunset => cx
+                        .time_ctx
+                        .sunset(parts().date())
+                        .map_or(Value::Unset, Value::Time),
                 }
             }
             Node::Not(x) => Value::Bool(!self.truth(cx, x)?),
@@ -550,29 +730,8 @@ impl Instance {
             Node::Bin(op, l, r) => match op {
                 BinOp::And => Value::Bool(self.truth(cx, l)? && self.truth(cx, r)?),
                 BinOp::Or => Value::Bool(self.truth(cx, l)? || self.truth(cx, r)?),
-                BinOp::Eq => Value::Bool(self.eval(cx, l)?.lang_eq(&self.eval(cx, r)?)),
-                BinOp::Ne => Value::Bool(!self.eval(cx, l)?.lang_eq(&self.eval(cx, r)?)),
-                BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-                    let a = self.eval(cx, l)?;
-                    let b = self.eval(cx, r)?;
-                    let ord = match (&a, &b) {
-                        (Value::Unset, _) | (_, Value::Unset) => return Ok(Value::Bool(false)),
-                        (Value::Number(x), Value::Number(y)) => x.cmp(y),
-                        (Value::Str(x), Value::Str(y)) => x.cmp(y),
-                        (Value::Time(x), Value::Time(y)) => x.cmp(y),
-                        _ => {
-                            return Err(cx.err(span(), CycleErrorKind::Type {
-                                expected: "two numbers, strings or times",
-                                found: b.kind_name(),
-                            }));
-                        }
-                    };
-                    Value::Bool(match op {
-                        BinOp::Lt => ord.is_lt(),
-                        BinOp::Le => ord.is_le(),
-                        BinOp::Gt => ord.is_gt(),
-                        _ => ord.is_ge(),
-                    })
+                BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+                    Value::Bool(self.compare(cx, op, l, r, node)?)
                 }
                 BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
                     let a = self.number(cx, l)?;
@@ -612,11 +771,21 @@ impl Instance {
                             Some(&p) => self.number(cx, p)?,
                             None => Decimal::ZERO,
                         };
-                        if !places.fract().is_zero() || places < Decimal::ZERO || places > Decimal::from(28) {
-                            return Err(cx.err(span(), CycleErrorKind::BadPlaces { places: places.to_string() }));
+                        if !places.fract().is_zero()
+                            || places < Decimal::ZERO
+                            || places > Decimal::from(28)
+                        {
+                            return Err(cx.err(
+                                span(),
+                                CycleErrorKind::BadPlaces {
+                                    places: places.to_string(),
+                                },
+                            ));
                         }
                         let dp = places.mantissa() as u32 / 10u32.pow(places.scale());
-                        Value::Number(x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero))
+                        Value::Number(
+                            x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero),
+                        )
                     }
                 }
             }
@@ -629,20 +798,38 @@ impl Cx<'_> {
     fn count(&mut self, at: usize, action: bool) -> R<()> {
         self.ops += 1;
         if self.ops > self.limits.max_ops_per_cycle {
-            let span = if action { self.prog.action_spans[at] } else { self.prog.node_spans[at] };
-            return Err(self.err(span, CycleErrorKind::OperationLimit { limit: self.limits.max_ops_per_cycle }));
+            let span = if action {
+                self.prog.action_spans[at]
+            } else {
+                self.prog.node_spans[at]
+            };
+            return Err(self.err(
+                span,
+                CycleErrorKind::OperationLimit {
+                    limit: self.limits.max_ops_per_cycle,
+                },
+            ));
         }
         Ok(())
     }
 
     #[cold]
     fn err(&self, span: Span, kind: CycleErrorKind) -> Box<CycleError> {
-        Box::new(CycleError { kind, line: self.prog.line_of(span), code: self.code(span) })
+        Box::new(CycleError {
+            kind,
+            line: self.prog.line_of(span),
+            code: self.code(span),
+        })
     }
 
     #[cold]
     fn code(&self, span: Span) -> String {
-        self.prog.source.get(span.range()).unwrap_or("").trim().to_string()
+        self.prog
+            .source
+            .get(span.range())
+            .unwrap_or("")
+            .trim()
+            .to_string()
     }
 
     #[cold]

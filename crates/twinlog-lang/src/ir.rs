@@ -46,7 +46,10 @@ impl Default for CompileLimits {
     fn default() -> Self {
         // 64 levels is far beyond any hand-written condition and keeps evaluator recursion
         // within a few KiB of stack.
-        CompileLimits { max_expr_depth: 64, max_variables: 10_000 }
+        CompileLimits {
+            max_expr_depth: 64,
+            max_variables: 10_000,
+        }
     }
 }
 
@@ -142,7 +145,10 @@ impl Type {
 pub enum ConstraintSet {
     Enum(u16),
     /// Listed numbers and inclusive ranges (`None` = unbounded); a value must match one.
-    Numbers { values: Vec<Decimal>, ranges: Vec<(Option<Decimal>, Option<Decimal>)> },
+    Numbers {
+        values: Vec<Decimal>,
+        ranges: Vec<(Option<Decimal>, Option<Decimal>)>,
+    },
     Strings(Vec<Arc<str>>),
 }
 
@@ -256,7 +262,10 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnEvent {
     /// A message on a subscribed variable, optionally only with this enum value.
-    Var { slot: Slot, value: Option<Sym> },
+    Var {
+        slot: Slot,
+        value: Option<Sym>,
+    },
     Timer(u16),
 }
 
@@ -304,7 +313,10 @@ impl Program {
     }
 
     pub fn timer(&self, name: &str) -> Option<u16> {
-        self.timers.iter().position(|t| &*t.name == name).map(|i| i as u16)
+        self.timers
+            .iter()
+            .position(|t| &*t.name == name)
+            .map(|i| i as u16)
     }
 
     pub fn var(&self, slot: Slot) -> &VarInfo {
@@ -318,7 +330,9 @@ impl Program {
 
     /// 1-based line of a span in the module's source.
     pub fn line_of(&self, span: Span) -> u32 {
-        LineIndex::new(&self.source).line_col(&self.source, span.start).line
+        LineIndex::new(&self.source)
+            .line_col(&self.source, span.start)
+            .line
     }
 
     /// A value as a person reads it (enum values by name).
@@ -359,7 +373,11 @@ impl Program {
             (Type::Enum(_), Value::Enum(_)) => value.clone(),
             _ => return Err(self.violation(slot, value)),
         };
-        if self.satisfies(slot, &value) { Ok(value) } else { Err(self.violation(slot, &value)) }
+        if self.satisfies(slot, &value) {
+            Ok(value)
+        } else {
+            Err(self.violation(slot, &value))
+        }
     }
 
     /// Whether a value meets the variable's constraints (unset always does).
@@ -382,10 +400,12 @@ impl Program {
     /// The constraints of a variable as written: `{off, on}`, `{0-100}`.
     pub fn describe_constraint(&self, slot: Slot) -> String {
         match &self.var(slot).constraint {
-            None => format!("{}", self.var(slot).ty.name()),
+            None => self.var(slot).ty.name().to_string(),
             Some(ConstraintSet::Enum(e)) => {
-                let names: Vec<&str> =
-                    self.enums[*e as usize].iter().map(|s| self.symbol_name(*s)).collect();
+                let names: Vec<&str> = self.enums[*e as usize]
+                    .iter()
+                    .map(|s| self.symbol_name(*s))
+                    .collect();
                 format!("{{{}}}", names.join(", "))
             }
             Some(ConstraintSet::Numbers { values, ranges }) => {
@@ -440,7 +460,11 @@ pub fn compile_with(
     let (module, mut diags) = crate::parser::parse(source);
     let (program, check_diags) = crate::check::check(&module, file, source, limits);
     diags.extend(check_diags);
-    if diags.iter().any(Diagnostic::is_error) { Err(diags) } else { Ok(program) }
+    if diags.iter().any(Diagnostic::is_error) {
+        Err(diags)
+    } else {
+        Ok(program)
+    }
 }
 
 #[cfg(test)]

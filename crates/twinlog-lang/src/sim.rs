@@ -62,8 +62,18 @@ pub enum SimOutput {
         variable: Arc<str>,
         value: Option<Value>,
     },
-    Log { time: Timestamp, module: Arc<str>, instance: Option<Arc<str>>, text: String },
-    CycleError { time: Timestamp, module: Arc<str>, instance: Option<Arc<str>>, message: String },
+    Log {
+        time: Timestamp,
+        module: Arc<str>,
+        instance: Option<Arc<str>>,
+        text: String,
+    },
+    CycleError {
+        time: Timestamp,
+        module: Arc<str>,
+        instance: Option<Arc<str>>,
+        message: String,
+    },
 }
 
 /// A problem with the modules given to [`Simulator::new`].
@@ -85,9 +95,19 @@ pub enum LoadError {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InputError {
     #[error("event at {time} comes after one at {previous}; events must be in time order")]
-    OutOfOrder { index: usize, time: Timestamp, previous: Timestamp },
-    #[error("unknown module `{module}`: no module given is named so or subscribes to `{module}.{variable}`")]
-    UnknownModule { index: usize, module: String, variable: String },
+    OutOfOrder {
+        index: usize,
+        time: Timestamp,
+        previous: Timestamp,
+    },
+    #[error(
+        "unknown module `{module}`: no module given is named so or subscribes to `{module}.{variable}`"
+    )]
+    UnknownModule {
+        index: usize,
+        module: String,
+        variable: String,
+    },
     #[error("no module subscribes to `{name}`")]
     UnknownVariable { index: usize, name: String },
     #[error("module `{module}` cannot take this value: {violation}")]
@@ -177,12 +197,17 @@ impl Simulator {
         let mut seen = std::collections::HashSet::new();
         for p in &programs {
             if !seen.insert(p.name.clone()) {
-                return Err(LoadError::DuplicateModule { name: p.name.to_string() });
+                return Err(LoadError::DuplicateModule {
+                    name: p.name.to_string(),
+                });
             }
             for at in &p.ats {
                 time_ctx
                     .validate(&at.spec)
-                    .map_err(|source| LoadError::Time { module: p.name.to_string(), source })?;
+                    .map_err(|source| LoadError::Time {
+                        module: p.name.to_string(),
+                        source,
+                    })?;
             }
         }
         let mut sim = Simulator {
@@ -216,7 +241,12 @@ impl Simulator {
             let publish_name: Vec<Arc<str>> = p
                 .vars
                 .iter()
-                .map(|v| v.source.clone().filter(|_| v.kind == VarKind::Publish).unwrap_or_else(|| v.name.clone()))
+                .map(|v| {
+                    v.source
+                        .clone()
+                        .filter(|_| v.kind == VarKind::Publish)
+                        .unwrap_or_else(|| v.name.clone())
+                })
                 .collect();
             let publish_route = p
                 .vars
@@ -226,13 +256,28 @@ impl Simulator {
                     if v.kind != VarKind::Publish {
                         return None;
                     }
-                    let key = if v.source.is_some() { name.to_string() } else { format!("{}.{}", p.name, name) };
+                    let key = if v.source.is_some() {
+                        name.to_string()
+                    } else {
+                        format!("{}.{}", p.name, name)
+                    };
                     sim.route_index.get(&key).copied()
                 })
                 .collect();
-            let timer_route =
-                p.timers.iter().map(|t| sim.route_index.get(&format!("{}.{}", p.name, t.name)).copied()).collect();
-            let instances = if p.instance_key.is_none() { vec![Instance::new(&p, None)] } else { Vec::new() };
+            let timer_route = p
+                .timers
+                .iter()
+                .map(|t| {
+                    sim.route_index
+                        .get(&format!("{}.{}", p.name, t.name))
+                        .copied()
+                })
+                .collect();
+            let instances = if p.instance_key.is_none() {
+                vec![Instance::new(&p, None)]
+            } else {
+                Vec::new()
+            };
             sim.modules.push(SimModule {
                 program: p,
                 instances,
@@ -262,13 +307,17 @@ impl Simulator {
             return *r;
         }
         self.routes.push(Vec::new());
-        self.route_index.insert(key.to_string(), self.routes.len() - 1);
+        self.route_index
+            .insert(key.to_string(), self.routes.len() - 1);
         self.routes.len() - 1
     }
 
     /// The program of a loaded module.
     pub fn program(&self, module: &str) -> Option<&Program> {
-        self.modules.iter().find(|m| &*m.program.name == module).map(|m| &m.program)
+        self.modules
+            .iter()
+            .find(|m| &*m.program.name == module)
+            .map(|m| &m.program)
     }
 
     /// The current value of a variable of a module instance (`None` if unknown), with enum
@@ -285,7 +334,11 @@ impl Simulator {
 
     /// Runs a whole input: validates every event first (all errors are returned, each with
     /// its index), then processes them and moves the clock on to `until` if given.
-    pub fn run(&mut self, events: &[SimEvent], until: Option<Timestamp>) -> Result<Vec<SimOutput>, Vec<InputError>> {
+    pub fn run(
+        &mut self,
+        events: &[SimEvent],
+        until: Option<Timestamp>,
+    ) -> Result<Vec<SimOutput>, Vec<InputError>> {
         let mut errors = Vec::new();
         let mut previous = self.last_event;
         let mut targets = Vec::with_capacity(events.len());
@@ -293,7 +346,11 @@ impl Simulator {
             if let Some(p) = previous
                 && e.time < p
             {
-                errors.push(InputError::OutOfOrder { index: i, time: e.time, previous: p });
+                errors.push(InputError::OutOfOrder {
+                    index: i,
+                    time: e.time,
+                    previous: p,
+                });
             } else {
                 previous = Some(e.time);
             }
@@ -320,7 +377,11 @@ impl Simulator {
         if let Some(p) = self.last_event
             && event.time < p
         {
-            return Err(InputError::OutOfOrder { index, time: event.time, previous: p });
+            return Err(InputError::OutOfOrder {
+                index,
+                time: event.time,
+                previous: p,
+            });
         }
         let target = self.validate(index, event)?;
         self.deliver_event(event, target);
@@ -337,10 +398,18 @@ impl Simulator {
             None => match &e.module {
                 Some(m) => {
                     let Some(mi) = self.modules.iter().position(|x| &*x.program.name == m) else {
-                        return Err(InputError::UnknownModule { index, module: m.clone(), variable: e.variable.clone() });
+                        return Err(InputError::UnknownModule {
+                            index,
+                            module: m.clone(),
+                            variable: e.variable.clone(),
+                        });
                     };
                     let p = &self.modules[mi].program;
-                    match p.vars.iter().position(|v| v.kind == VarKind::Subscribe && *v.name == *e.variable) {
+                    match p
+                        .vars
+                        .iter()
+                        .position(|v| v.kind == VarKind::Subscribe && *v.name == *e.variable)
+                    {
                         Some(slot) => Target::Direct(mi, slot as Slot),
                         None => return Err(InputError::UnknownVariable { index, name: key }),
                     }
@@ -356,7 +425,11 @@ impl Simulator {
             for &(m, slot) in subscribers {
                 let p = &self.modules[m].program;
                 if let Err(violation) = p.coerce_input(slot, v) {
-                    return Err(InputError::Rejected { index, module: p.name.to_string(), violation });
+                    return Err(InputError::Rejected {
+                        index,
+                        module: p.name.to_string(),
+                        violation,
+                    });
                 }
             }
         }
@@ -366,7 +439,11 @@ impl Simulator {
     fn deliver_event(&mut self, e: &SimEvent, target: Target) {
         self.last_event = Some(e.time);
         self.advance(e.time);
-        self.queue.push_back(Msg { target, instance: e.instance.as_deref().map(Arc::from), value: e.value.clone() });
+        self.queue.push_back(Msg {
+            target,
+            instance: e.instance.as_deref().map(Arc::from),
+            value: e.value.clone(),
+        });
     }
 
     /// Moves the clock to `t`, processing everything due up to and including `t`, and the
@@ -452,7 +529,10 @@ impl Simulator {
         if p.when_uses_clock {
             return Some(floor_minute(after) + MINUTE);
         }
-        p.ats.iter().filter_map(|a| self.time_ctx.next_fire_after(&a.spec, after)).min()
+        p.ats
+            .iter()
+            .filter_map(|a| self.time_ctx.next_fire_after(&a.spec, after))
+            .min()
     }
 
     /// The next instant with a tick or a timer, after the current one's ticks.
@@ -464,7 +544,12 @@ impl Simulator {
             .filter_map(|m| m.next_at)
             .filter(|t| self.ticked_through.is_none_or(|d| *t > d))
             .min();
-        let timer = self.modules.iter().flat_map(|m| m.instances.iter().filter_map(|i| i.next_timer())).map(|(t, _)| t).min();
+        let timer = self
+            .modules
+            .iter()
+            .flat_map(|m| m.instances.iter().filter_map(|i| i.next_timer()))
+            .map(|(t, _)| t)
+            .min();
         match (tick, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -473,7 +558,10 @@ impl Simulator {
 
     /// Ticks (if `t` is a minute not yet ticked) and timer expiries at `t`.
     fn instant(&mut self, t: Timestamp) {
-        if t.as_second().rem_euclid(60) == 0 && t.subsec_nanosecond() == 0 && self.ticked_through.is_none_or(|d| t > d) {
+        if t.as_second().rem_euclid(60) == 0
+            && t.subsec_nanosecond() == 0
+            && self.ticked_through.is_none_or(|d| t > d)
+        {
             self.ticked_through = Some(t);
             for m in 0..self.modules.len() {
                 if self.modules[m].next_at.is_some_and(|n| n <= t) {
@@ -500,7 +588,11 @@ impl Simulator {
             let Some((_, m, i, timer)) = best else { break };
             if let Some(r) = self.modules[m].timer_route[timer as usize] {
                 let key = self.modules[m].instances[i].key().cloned();
-                self.queue.push_back(Msg { target: Target::Route(r), instance: key, value: None });
+                self.queue.push_back(Msg {
+                    target: Target::Route(r),
+                    instance: key,
+                    value: None,
+                });
             }
             self.cycle(m, i, t, Input::Timer(timer));
         }
@@ -544,7 +636,15 @@ impl Simulator {
                         self.cascade_overflow(now, m);
                         return;
                     }
-                    self.cycle(m, i, now, Input::Message { slot, value: value.clone() });
+                    self.cycle(
+                        m,
+                        i,
+                        now,
+                        Input::Message {
+                            slot,
+                            value: value.clone(),
+                        },
+                    );
                 }
             }
         }
@@ -565,7 +665,12 @@ impl Simulator {
             self.cascade_limit,
             names.join(", ")
         );
-        self.output.push(SimOutput::CycleError { time: now, module: self.modules[m].program.name.clone(), instance: None, message });
+        self.output.push(SimOutput::CycleError {
+            time: now,
+            module: self.modules[m].program.name.clone(),
+            instance: None,
+            message,
+        });
         self.queue.clear();
     }
 
@@ -575,10 +680,14 @@ impl Simulator {
             return i;
         }
         let key: Arc<str> = Arc::from(key);
-        module.instances.push(Instance::new(&module.program, Some(key.clone())));
+        module
+            .instances
+            .push(Instance::new(&module.program, Some(key.clone())));
         module.by_key.insert(key, module.instances.len() - 1);
         // A new instance of a module with ATs: make sure its ticks are scheduled.
-        if module.next_at.is_none() && (!module.program.ats.is_empty() || module.program.when_uses_clock) {
+        if module.next_at.is_none()
+            && (!module.program.ats.is_empty() || module.program.when_uses_clock)
+        {
             let after = self.ticked_through.unwrap_or(Timestamp::UNIX_EPOCH);
             self.modules[m].next_at = self.next_at_after(m, after);
         }
@@ -589,14 +698,31 @@ impl Simulator {
         self.cycles_at_instant += 1;
         self.loop_counts[m] += 1;
         let module = &mut self.modules[m];
-        let result = module.instances[i].run_cycle(&module.program, &self.time_ctx, t, input, &self.limits, &mut self.out);
+        let result = module.instances[i].run_cycle(
+            &module.program,
+            &self.time_ctx,
+            t,
+            input,
+            &self.limits,
+            &mut self.out,
+        );
         let name = module.program.name.clone();
         let key = module.instances[i].key().cloned();
         for text in self.out.logs() {
-            self.output.push(SimOutput::Log { time: t, module: name.clone(), instance: key.clone(), text: text.to_string() });
+            self.output.push(SimOutput::Log {
+                time: t,
+                module: name.clone(),
+                instance: key.clone(),
+                text: text.to_string(),
+            });
         }
         if let Err(e) = result {
-            self.output.push(SimOutput::CycleError { time: t, module: name, instance: key, message: e.to_string() });
+            self.output.push(SimOutput::CycleError {
+                time: t,
+                module: name,
+                instance: key,
+                message: e.to_string(),
+            });
             return;
         }
         for p in &self.out.publications {
@@ -609,7 +735,11 @@ impl Simulator {
                 value: value.clone(),
             });
             if let Some(r) = module.publish_route[p.slot as usize] {
-                self.queue.push_back(Msg { target: Target::Route(r), instance: key.clone(), value });
+                self.queue.push_back(Msg {
+                    target: Target::Route(r),
+                    instance: key.clone(),
+                    value,
+                });
             }
         }
     }

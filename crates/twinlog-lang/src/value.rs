@@ -102,7 +102,10 @@ impl Value {
 
     /// Displays the value; enum values need their program's names, given by `name_of`.
     pub fn display<'a>(&'a self, name_of: &'a dyn Fn(Sym) -> &'a str) -> DisplayValue<'a> {
-        DisplayValue { value: self, name_of }
+        DisplayValue {
+            value: self,
+            name_of,
+        }
     }
 }
 
@@ -161,7 +164,11 @@ mod tests {
         // Decimal (16 bytes) plus the tag; Arc<str> is two words.
         assert_eq!(std::mem::size_of::<Value>(), 24);
         let n = Value::number(Decimal::new(50, 2));
-        assert_eq!(n.clone(), Value::number(Decimal::new(5, 1)), "state equality ignores the scale");
+        assert_eq!(
+            n.clone(),
+            Value::number(Decimal::new(5, 1)),
+            "state equality ignores the scale"
+        );
     }
 
     #[test]

@@ -38,7 +38,11 @@ fn outcome(file: &str, source: &str) -> String {
 #[test]
 fn diagnostics_snapshots() {
     let files = fixtures();
-    assert!(files.len() >= 15, "expected at least 15 fixtures, found {}", files.len());
+    assert!(
+        files.len() >= 15,
+        "expected at least 15 fixtures, found {}",
+        files.len()
+    );
     for path in files {
         let name = path.file_stem().unwrap().to_str().unwrap().to_string();
         let file = path.file_name().unwrap().to_str().unwrap();
@@ -60,8 +64,17 @@ fn every_error_has_a_label_and_a_span_inside_the_source() {
         let source = std::fs::read_to_string(&path).unwrap();
         if let Err(diags) = compile("f.scc", &source) {
             for d in diags {
-                assert!(d.label.is_some(), "{}: `{}` has no label", path.display(), d.message);
-                assert!(d.span.end as usize <= source.len(), "{}: span out of range", path.display());
+                assert!(
+                    d.label.is_some(),
+                    "{}: `{}` has no label",
+                    path.display(),
+                    d.message
+                );
+                assert!(
+                    d.span.end as usize <= source.len(),
+                    "{}: span out of range",
+                    path.display()
+                );
             }
         }
     }
@@ -73,5 +86,8 @@ fn clean_module_compiles_with_its_summary() {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lang/check/clean.scc"),
     )
     .unwrap();
-    assert_eq!(outcome("clean.scc", &source), "ok: module lamp1 with 4 variables, 1 timers, 2 ON, 1 AT, 1 WHEN\n");
+    assert_eq!(
+        outcome("clean.scc", &source),
+        "ok: module lamp1 with 4 variables, 1 timers, 2 ON, 1 AT, 1 WHEN\n"
+    );
 }

@@ -60,7 +60,11 @@ fn parse_events(script: &str) -> Vec<SimEvent> {
         if parts[0].len() == 10 {
             date = parts.remove(0).to_string();
         }
-        let time = if parts[0].len() == 5 { format!("{}:00", parts[0]) } else { parts[0].to_string() };
+        let time = if parts[0].len() == 5 {
+            format!("{}:00", parts[0])
+        } else {
+            parts[0].to_string()
+        };
         let time: Timestamp = format!("{date}T{time}Z").parse().unwrap();
         let (target, instance) = match parts[1].split_once('@') {
             Some((t, i)) => (t, Some(i.to_string())),
@@ -70,7 +74,13 @@ fn parse_events(script: &str) -> Vec<SimEvent> {
             Some((m, v)) => (Some(m.to_string()), v.to_string()),
             None => (None, target.to_string()),
         };
-        events.push(SimEvent { time, module, variable, instance, value });
+        events.push(SimEvent {
+            time,
+            module,
+            variable,
+            instance,
+            value,
+        });
     }
     events
 }
@@ -84,7 +94,13 @@ fn render(out: &[SimOutput]) -> String {
     let mut s = String::new();
     for o in out {
         let line = match o {
-            SimOutput::Publication { time, module, instance, variable, value: Some(v) } => {
+            SimOutput::Publication {
+                time,
+                module,
+                instance,
+                variable,
+                value: Some(v),
+            } => {
                 let v = match v {
                     Value::Str(s) => s.to_string(),
                     Value::Number(n) => n.to_string(),
@@ -93,11 +109,27 @@ fn render(out: &[SimOutput]) -> String {
                 };
                 format!("{} {} {variable} = {v}", t(time), who(module, instance))
             }
-            SimOutput::Publication { time, module, instance, variable, value: None } => {
+            SimOutput::Publication {
+                time,
+                module,
+                instance,
+                variable,
+                value: None,
+            } => {
                 format!("{} {} {variable}!", t(time), who(module, instance))
             }
-            SimOutput::Log { time, module, instance, text } => format!("{} {} log: {text}", t(time), who(module, instance)),
-            SimOutput::CycleError { time, module, instance, message } => {
+            SimOutput::Log {
+                time,
+                module,
+                instance,
+                text,
+            } => format!("{} {} log: {text}", t(time), who(module, instance)),
+            SimOutput::CycleError {
+                time,
+                module,
+                instance,
+                message,
+            } => {
                 format!("{} {} error: {message}", t(time), who(module, instance))
             }
         };
@@ -117,7 +149,10 @@ fn run(modules: &[&str], script: &str, until: Option<&str>) -> String {
     let until = until.map(|u| u.parse::<Timestamp>().unwrap());
     match s.run(&parse_events(script), until) {
         Ok(out) => render(&out),
-        Err(errs) => errs.iter().map(|e| format!("input {}: {e}\n", e.index())).collect(),
+        Err(errs) => errs
+            .iter()
+            .map(|e| format!("input {}: {e}\n", e.index()))
+            .collect(),
     }
 }
 
@@ -129,7 +164,12 @@ fn check(modules: &[&str], script: &str, expect: &str) {
 #[track_caller]
 fn check_until(modules: &[&str], script: &str, until: Option<&str>, expect: &str) {
     let got = run(modules, script, until);
-    let want: String = expect.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+    let want: String = expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_eq!(got, want, "\n--- got ---\n{got}--- want ---\n{want}");
 }
 
@@ -515,19 +555,32 @@ MODULE pong
 "#;
     let mut s = sim(&[ping, pong]);
     let out = s.run(&parse_events("10:00 start"), None).unwrap();
-    let errors: Vec<&SimOutput> = out.iter().filter(|o| matches!(o, SimOutput::CycleError { .. })).collect();
+    let errors: Vec<&SimOutput> = out
+        .iter()
+        .filter(|o| matches!(o, SimOutput::CycleError { .. }))
+        .collect();
     assert_eq!(errors.len(), 1, "{}", render(&out));
-    let SimOutput::CycleError { message, .. } = errors[0] else { unreachable!() };
+    let SimOutput::CycleError { message, .. } = errors[0] else {
+        unreachable!()
+    };
     assert_eq!(
         message,
         "cascade limit reached: more than 1000 cycles at one instant; modules in the loop: ping, pong"
     );
     // 1,000 cycles: the start message plus 999 publications, each delivered once.
-    let pubs = out.iter().filter(|o| matches!(o, SimOutput::Publication { .. })).count();
+    let pubs = out
+        .iter()
+        .filter(|o| matches!(o, SimOutput::Publication { .. }))
+        .count();
     assert_eq!(pubs, 1000);
     // The next instant starts afresh.
     let out = s.run(&parse_events("10:01 start"), None).unwrap();
-    assert_eq!(out.iter().filter(|o| matches!(o, SimOutput::CycleError { .. })).count(), 1);
+    assert_eq!(
+        out.iter()
+            .filter(|o| matches!(o, SimOutput::CycleError { .. }))
+            .count(),
+        1
+    );
 }
 
 #[test]
@@ -660,8 +713,18 @@ fn instance_api_runs_cycles_directly() {
     let press = p.slot("press").unwrap();
     let state = p.slot("state").unwrap();
     let t: Timestamp = "2024-01-15T21:00:00Z".parse().unwrap();
-    inst.run_cycle(&p, &ctx, t, Input::Message { slot: press, value: Some(Value::Bool(true)) }, &Limits::default(), &mut out)
-        .unwrap();
+    inst.run_cycle(
+        &p,
+        &ctx,
+        t,
+        Input::Message {
+            slot: press,
+            value: Some(Value::Bool(true)),
+        },
+        &Limits::default(),
+        &mut out,
+    )
+    .unwrap();
     assert_eq!(out.publications.len(), 1);
     assert_eq!(p.display_value(inst.value(state)), "on");
     assert_eq!(inst.version(state), 1);
@@ -736,11 +799,27 @@ MODULE m
     let ctx = TimeContext::new(TimeZone::UTC);
     let mut inst = Instance::new(&p, None);
     let mut out = CycleOutput::new();
-    let limits = Limits { max_ops_per_cycle: 5, ..Limits::default() };
+    let limits = Limits {
+        max_ops_per_cycle: 5,
+        ..Limits::default()
+    };
     let err = inst
-        .run_cycle(&p, &ctx, Timestamp::UNIX_EPOCH, Input::Message { slot: 0, value: Some(Value::number(1)) }, &limits, &mut out)
+        .run_cycle(
+            &p,
+            &ctx,
+            Timestamp::UNIX_EPOCH,
+            Input::Message {
+                slot: 0,
+                value: Some(Value::number(1)),
+            },
+            &limits,
+            &mut out,
+        )
         .unwrap_err();
-    assert_eq!(err.to_string().split(" (").next().unwrap(), "more than 5 operations in one cycle");
+    assert_eq!(
+        err.to_string().split(" (").next().unwrap(),
+        "more than 5 operations in one cycle"
+    );
     assert!(out.publications.is_empty());
     assert_eq!(inst.value(1), &Value::Unset, "rolled back");
     assert_eq!(inst.value(0), &Value::number(1), "the message value stays");
@@ -762,7 +841,11 @@ fn expr_strategy() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(4, 24, 2, |inner| {
         prop_oneof![
-            (inner.clone(), inner.clone(), prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")])
+            (
+                inner.clone(),
+                inner.clone(),
+                prop_oneof![Just("+"), Just("-"), Just("*"), Just("/")]
+            )
                 .prop_map(|(l, r, op)| format!("({l} {op} {r})")),
             inner.clone().prop_map(|e| format!("abs({e})")),
             (inner.clone(), inner.clone()).prop_map(|(l, r)| format!("max({l}, {r})")),
@@ -772,7 +855,11 @@ fn expr_strategy() -> impl Strategy<Value = String> {
 }
 
 fn cond_strategy() -> impl Strategy<Value = String> {
-    (expr_strategy(), expr_strategy(), prop_oneof![Just("=="), Just("!="), Just("<"), Just(">=")])
+    (
+        expr_strategy(),
+        expr_strategy(),
+        prop_oneof![Just("=="), Just("!="), Just("<"), Just(">=")],
+    )
         .prop_map(|(l, r, op)| format!("{l} {op} {r}"))
 }
 
@@ -823,7 +910,10 @@ fn module_strategy() -> impl Strategy<Value = String> {
 }
 
 fn events_strategy() -> impl Strategy<Value = Vec<(u32, bool, Option<i64>)>> {
-    proptest::collection::vec((0u32..600, any::<bool>(), proptest::option::of(-20i64..20)), 0..12)
+    proptest::collection::vec(
+        (0u32..600, any::<bool>(), proptest::option::of(-20i64..20)),
+        0..12,
+    )
 }
 
 proptest! {
