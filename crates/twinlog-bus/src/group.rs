@@ -164,11 +164,14 @@ impl Coordinator {
 }
 
 impl Group {
-    /// Recomputes every member's target: each partition goes to the least-loaded member
-    /// subscribed to its topic (ties to the oldest member), handing out the most constrained
-    /// partitions (fewest eligible members) first, so that loads stay within one partition of
-    /// each other wherever the subscriptions allow it. Deterministic, not sticky. Members whose
-    /// target changed are woken.
+    /// Recomputes every member's target and wakes the members whose target changed.
+    ///
+    /// When every member subscribes to the same topics (the usual case: identical agents),
+    /// the assignment is balanced *and sticky*: each member keeps as many of its current
+    /// partitions as its share allows, and only the surplus moves — every move deactivates and
+    /// reactivates what lives on a partition, so fewer moves mean a cheaper rebalance.
+    /// Otherwise each partition goes to the least-loaded member subscribed to its topic, most
+    /// constrained partitions first (balanced where the subscriptions allow it, not sticky).
     fn rebalance(&mut self) {
         let mut all: BTreeMap<TopicPartition, Vec<MemberId>> = BTreeMap::new();
         for (id, m) in &self.members {
@@ -180,25 +183,12 @@ impl Group {
                 }
             }
         }
-        let mut order: Vec<(TopicPartition, Vec<MemberId>)> = all.into_iter().collect();
-        // Stable: within one eligibility count, topic and partition order is kept.
-        order.sort_by_key(|(_, eligible)| eligible.len());
-        let mut targets: BTreeMap<MemberId, BTreeSet<TopicPartition>> = self
-            .members
-            .keys()
-            .map(|id| (*id, BTreeSet::new()))
-            .collect();
-        for (tp, eligible) in order {
-            let chosen = eligible
-                .iter()
-                .map(|id| (targets.get(id).map_or(0, BTreeSet::len), *id))
-                .min();
-            if let Some((_, id)) = chosen
-                && let Some(set) = targets.get_mut(&id)
-            {
-                set.insert(tp);
-            }
-        }
+        let k = self.members.len();
+        let targets = if all.values().all(|eligible| eligible.len() == k) {
+            self.sticky(all.into_keys().collect())
+        } else {
+            Self::least_loaded(self.members.keys().copied(), all)
+        };
         for (id, target) in targets {
             if let Some(m) = self.members.get_mut(&id)
                 && m.target != target
@@ -213,6 +203,74 @@ impl Group {
                 m.wake.notify_one();
             }
         }
+    }
+}
+
+impl Group {
+    /// Balanced sticky assignment of `all` over members that all subscribe to every one of
+    /// them: shares differ by at most one, the larger shares go to the members holding the
+    /// most now, each keeps its current partitions up to its share, the rest is dealt out.
+    fn sticky(&self, all: Vec<TopicPartition>) -> BTreeMap<MemberId, BTreeSet<TopicPartition>> {
+        let k = self.members.len();
+        let (base, extra) = (all.len() / k, all.len() % k);
+        let valid: BTreeSet<&TopicPartition> = all.iter().collect();
+        let mut by_holding: Vec<(MemberId, Vec<TopicPartition>)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let current = m.target.iter().filter(|tp| valid.contains(tp)).cloned();
+                (*id, current.collect())
+            })
+            .collect();
+        by_holding.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(&b.0)));
+        let mut targets = BTreeMap::new();
+        let mut quotas = BTreeMap::new();
+        let mut taken: BTreeSet<TopicPartition> = BTreeSet::new();
+        for (i, (id, current)) in by_holding.into_iter().enumerate() {
+            let quota = base + usize::from(i < extra);
+            let kept: BTreeSet<TopicPartition> = current.into_iter().take(quota).collect();
+            taken.extend(kept.iter().cloned());
+            quotas.insert(id, quota);
+            targets.insert(id, kept);
+        }
+        for tp in all.into_iter().filter(|tp| !taken.contains(tp)) {
+            let open = targets
+                .iter()
+                .filter(|(id, set)| set.len() < quotas[*id])
+                .map(|(id, set)| (set.len(), *id))
+                .min();
+            if let Some((_, id)) = open
+                && let Some(set) = targets.get_mut(&id)
+            {
+                set.insert(tp);
+            }
+        }
+        targets
+    }
+
+    /// Each partition to the least-loaded eligible member (ties to the oldest), handing out
+    /// the partitions with the fewest eligible members first.
+    fn least_loaded(
+        members: impl Iterator<Item = MemberId>,
+        all: BTreeMap<TopicPartition, Vec<MemberId>>,
+    ) -> BTreeMap<MemberId, BTreeSet<TopicPartition>> {
+        let mut order: Vec<(TopicPartition, Vec<MemberId>)> = all.into_iter().collect();
+        // Stable: within one eligibility count, topic and partition order is kept.
+        order.sort_by_key(|(_, eligible)| eligible.len());
+        let mut targets: BTreeMap<MemberId, BTreeSet<TopicPartition>> =
+            members.map(|id| (id, BTreeSet::new())).collect();
+        for (tp, eligible) in order {
+            let chosen = eligible
+                .iter()
+                .map(|id| (targets.get(id).map_or(0, BTreeSet::len), *id))
+                .min();
+            if let Some((_, id)) = chosen
+                && let Some(set) = targets.get_mut(&id)
+            {
+                set.insert(tp);
+            }
+        }
+        targets
     }
 }
 
@@ -286,5 +344,34 @@ mod tests {
             "{loads:?}"
         );
         assert!(b_got.iter().chain(&d_got).all(|tp| tp.topic == topic("t")));
+    }
+
+    #[test]
+    fn identical_members_rebalance_stickily() {
+        let c = Coordinator::default();
+        let g = group();
+        let t = || vec![(topic("t"), 6)];
+        let (a, _) = c.join(&g, t());
+        assert_eq!(c.acquire(&g, a).len(), 6);
+        let (b, _) = c.join(&g, t());
+        let moved = c.to_revoke(&g, a);
+        assert_eq!(moved.len(), 3, "a gives up exactly its surplus");
+        c.release(&g, a, &moved);
+        assert_eq!(c.acquire(&g, b), moved);
+        let (d, _) = c.join(&g, t());
+        // 6 over 3: a and b each give up one partition, to d; nothing else moves.
+        let from_a = c.to_revoke(&g, a);
+        let from_b = c.to_revoke(&g, b);
+        assert_eq!((from_a.len(), from_b.len()), (1, 1));
+        c.release(&g, a, &from_a);
+        c.release(&g, b, &from_b);
+        let d_got = c.acquire(&g, d);
+        assert_eq!(d_got.len(), 2);
+        assert!(d_got.contains(&from_a[0]) && d_got.contains(&from_b[0]));
+        // d leaves: its two partitions go back, one each, and nothing else moves.
+        c.leave(&g, d);
+        assert!(c.to_revoke(&g, a).is_empty() && c.to_revoke(&g, b).is_empty());
+        let back: Vec<TopicPartition> = [c.acquire(&g, a), c.acquire(&g, b)].concat();
+        assert_eq!(back.len(), 2);
     }
 }
