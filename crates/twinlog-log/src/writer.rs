@@ -151,6 +151,7 @@ pub(crate) fn spawn(
         .cloned()
         .expect("a writable partition has a segment");
     let name = format!("twinlog-w-{}-{}", part.topic, part.id);
+    let dir = part.dir.clone();
     let thread = std::thread::Builder::new()
         .name(name.chars().take(15).collect())
         .stack_size(THREAD_STACK)
@@ -158,7 +159,7 @@ pub(crate) fn spawn(
             let mut w = Writer::new(part, config, poison, current);
             w.run(rx);
         })
-        .map_err(|e| LogError::io("starting the writer thread for", PathBuf::new(), e))?;
+        .map_err(|e| LogError::io("starting the writer thread for", &dir, e))?;
     Ok(WriterHandle {
         tx: Some(tx),
         thread: Some(thread),
@@ -207,13 +208,19 @@ impl Writer {
                 });
                 let s = shared.clone();
                 let p = part.clone();
-                let poison = poison.clone();
-                let t = std::thread::Builder::new()
+                let poison_s = poison.clone();
+                let spawned = std::thread::Builder::new()
                     .name(format!("twinlog-s-{}", part.id))
                     .stack_size(THREAD_STACK)
-                    .spawn(move || sync_loop(&s, &p, policy, &poison))
-                    .expect("spawning the syncer thread");
-                Some((shared, t))
+                    .spawn(move || sync_loop(&s, &p, policy, &poison_s));
+                match spawned {
+                    Ok(t) => Some((shared, t)),
+                    Err(e) => {
+                        // Without a syncer nothing could be acknowledged: refuse appends.
+                        poison.set(format!("cannot start the syncer thread: {e}"));
+                        None
+                    }
+                }
             }
         };
         let mut w = Writer {
@@ -413,13 +420,12 @@ impl Writer {
                 f.sync_data().map_err(|e| (self.seg.index_path(), e))?;
             }
         }
-        let new = Segment::create(&self.part.dir, self.next_offset).map_err(|e| {
-            let path = self
-                .part
-                .dir
-                .join(segment::file_name(self.next_offset, "log"));
-            (path, io::Error::other(e.to_string()))
-        })?;
+        let new_path = self
+            .part
+            .dir
+            .join(segment::file_name(self.next_offset, "log"));
+        let new =
+            Segment::create(&self.part.dir, self.next_offset).map_err(|e| split(e, new_path))?;
         if durable {
             File::open(&self.part.dir)
                 .and_then(|d| d.sync_all())
@@ -434,8 +440,17 @@ impl Writer {
         self.size = 0;
         self.max_ts = i64::MIN;
         self.open_index_files()
-            .map_err(|e| (self.seg.index_path(), io::Error::other(e.to_string())))?;
+            .map_err(|e| split(e, self.seg.index_path()))?;
         Ok(())
+    }
+}
+
+/// Back to the (path, I/O error) the writer reports, keeping the OS error (ENOSPC stays
+/// recognisable as a full disk).
+fn split(e: LogError, fallback: PathBuf) -> (PathBuf, io::Error) {
+    match e {
+        LogError::Io { path, source, .. } | LogError::DiskFull { path, source } => (path, source),
+        other => (fallback, io::Error::other(other.to_string())),
     }
 }
 
