@@ -39,8 +39,8 @@ pub struct EmbeddedBus {
 impl EmbeddedBus {
     /// Opens (creating if needed) the data dir `dir` for writing and starts the bus on it.
     /// Blocks while the log recovers; call it before serving, or from `spawn_blocking`.
-    /// Errors: those of [`Log::open`] (e.g. the dir is locked by another process), and
-    /// [`BusError::CorruptOffsets`].
+    /// Errors: those of [`Log::open`] (e.g. the dir is locked by another process). Records of
+    /// `__consumer_offsets` that cannot be decoded are skipped with a warning.
     pub fn open(dir: impl AsRef<Path>, options: LogOptions) -> Result<EmbeddedBus, BusError> {
         let log = Log::open(dir, options)?;
         EmbeddedBus::with_log(log)
@@ -215,14 +215,14 @@ impl Storage for LogStorage {
             let Some(last) = batch.last() else { break };
             from = last.offset + 1;
             for r in &batch {
-                let key = r.record.key.clone();
-                match decode_offset(r)? {
-                    Some((g, tp, o)) => {
-                        latest.insert(key, Some((g, tp, o)));
+                match decode_offset(r) {
+                    Ok(decoded) => {
+                        latest.insert(r.record.key.clone(), decoded);
                     }
-                    None => {
-                        latest.insert(key, None);
-                    }
+                    // Only the bus writes here, but the log crate (or a CLI on it) could too.
+                    // One bad record must not keep the bus from starting: its group at worst
+                    // re-reads from its reset position (at-least-once), which we say loudly.
+                    Err(e) => tracing::warn!(error = %e, "skipping a committed-offset record"),
                 }
             }
         }

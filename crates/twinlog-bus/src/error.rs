@@ -80,7 +80,8 @@ pub enum BusError {
         /// The partition.
         partition: u32,
     },
-    /// A stored committed-offset record could not be decoded.
+    /// A stored committed-offset record could not be decoded (logged and skipped when the
+    /// embedded bus opens).
     #[error("corrupt committed-offset record at offset {offset} of `__consumer_offsets`: {reason}")]
     CorruptOffsets {
         /// Its offset in the internal topic.

@@ -117,3 +117,65 @@ mod embedded_outbox {
         assert_eq!(values, ["a", "b", "c", "d"]);
     }
 }
+
+/// Opening the embedded bus: the data-dir lock, and damaged committed-offset records.
+mod embedded_open {
+    use bytes::Bytes;
+    use twinlog_bus::{Bus, BusError, EmbeddedBus, GroupId, TopicPartition, TopicSpec};
+    use twinlog_core::{Record, Timestamp, TopicName};
+    use twinlog_log::{Log, LogError, LogOptions};
+
+    #[test]
+    fn a_second_bus_on_the_same_dir_is_refused_naming_the_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let _first = EmbeddedBus::open(dir.path(), LogOptions::default()).expect("first");
+        let err = EmbeddedBus::open(dir.path(), LogOptions::default()).expect_err("second");
+        assert!(
+            matches!(&err, BusError::Log(LogError::Locked { holder, .. }) if holder.contains("pid")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn undecodable_offset_records_are_skipped_and_the_rest_load() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let t = TopicName::new("events").expect("topic");
+        let g = GroupId::new("g").expect("group");
+        let tp = TopicPartition::new(t.clone(), 0);
+        {
+            let bus = EmbeddedBus::open(dir.path(), LogOptions::default()).expect("open");
+            bus.create_topic(&t, TopicSpec::new(1))
+                .await
+                .expect("create");
+            let mut c = bus
+                .subscribe(
+                    &g,
+                    std::slice::from_ref(&t),
+                    std::sync::Arc::new(twinlog_bus::NoopListener),
+                )
+                .await
+                .expect("subscribe");
+            // Assignment happens in poll; commit needs ownership, so poll once with a record.
+            bus.send(&t, Record::new(Timestamp::EPOCH, "x").into())
+                .await
+                .expect("send");
+            c.next().await.expect("next");
+            c.commit(vec![(tp.clone(), 1)]).await.expect("commit");
+        }
+        {
+            // Something other than the bus writes garbage into the internal topic.
+            let log = Log::open(dir.path(), LogOptions::default()).expect("log");
+            let garbage = Record {
+                timestamp: Timestamp::EPOCH,
+                key: Some(Bytes::from_static(b"not an offset key")),
+                headers: Vec::new(),
+                value: Some(Bytes::from_static(b"??")),
+            };
+            log.append("__consumer_offsets", 0, vec![garbage])
+                .await
+                .expect("append garbage");
+        }
+        let bus = EmbeddedBus::open(dir.path(), LogOptions::default()).expect("reopen");
+        assert_eq!(bus.committed(&g, &tp).await.expect("committed"), Some(1));
+    }
+}
