@@ -39,7 +39,7 @@ pub const MAX_NESTING: u32 = 64;
 
 /// How many operators one expression may hold. Bounds the depth of the tree that an
 /// operator chain (`a + a + a …`) builds, for the same reason as [`MAX_NESTING`].
-pub const MAX_OPERATORS: u32 = 1000;
+pub const MAX_OPERATORS: u32 = 256;
 
 /// Parses one module file. Always returns a module (as much as could be built) and every
 /// diagnostic, in source order; the module is usable when no diagnostic is an error.

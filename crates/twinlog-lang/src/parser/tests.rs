@@ -498,3 +498,71 @@ fn deep_nesting_is_an_error_not_a_crash() {
     let negs = format!("MODULE m\nWHEN {}a\n THEN x = 1", "-".repeat(10_000));
     assert_eq!(errors(&negs), ["expression nested too deeply"]);
 }
+
+#[test]
+fn slashes_inside_strings_are_not_comments() {
+    let m = ok("MODULE m\nON a // real\n  THEN log(\"a // b\")  // also real");
+    let s = only_stmt(&m);
+    assert_eq!(s.trivia.trailing.as_ref().unwrap().text, " real");
+    let ActionKind::Expr(Expr {
+        kind: ExprKind::Call { args, .. },
+        ..
+    }) = &s.actions[0].kind
+    else {
+        panic!()
+    };
+    assert_eq!(args[0].kind, ExprKind::String("a // b".into()));
+    assert_eq!(
+        s.actions[0].trivia.trailing.as_ref().unwrap().text,
+        " also real"
+    );
+}
+
+#[test]
+fn keywords_serve_as_names_where_unambiguous() {
+    // `on`, `in`, `at` are keywords at the start of a line and in AT lines, names elsewhere.
+    let m = ok(
+        "MODULE m\nPUBLISH state {off, on} = on\nPRIVATE in = 1\nWHEN state == on\n  THEN in = in + 1\n  THEN state.on",
+    );
+    let d: Vec<&Decl> = m.decls().collect();
+    assert_eq!(d[1].name.dotted(), "in");
+    let ExprKind::Path(p) = &d[0].initial.as_ref().unwrap().kind else {
+        panic!()
+    };
+    assert_eq!(p.dotted(), "on");
+}
+
+#[test]
+fn attributes_and_enum_shortcuts() {
+    let m =
+        ok("MODULE m\nWHEN system.clock#hour == 7 AND mode.auto AND v#version > 1\n  THEN x = 1");
+    let Trigger::When(e) = &only_stmt(&m).trigger else {
+        panic!()
+    };
+    let ExprKind::Binary { lhs, .. } = &e.kind else {
+        panic!()
+    };
+    let ExprKind::Binary { lhs, .. } = &lhs.kind else {
+        panic!()
+    };
+    let ExprKind::Binary { lhs, .. } = &lhs.kind else {
+        panic!()
+    };
+    let ExprKind::Attribute { base, attr } = &lhs.kind else {
+        panic!("{lhs:?}")
+    };
+    assert_eq!(
+        (base.dotted().as_str(), attr.name.as_str()),
+        ("system.clock", "hour")
+    );
+}
+
+#[test]
+fn header_forms() {
+    let m = ok("MODULE lamp[room] AGENT kitchen1");
+    let h = m.header.unwrap();
+    assert_eq!(h.instance_key.unwrap().name, "room");
+    assert_eq!(h.agent.unwrap().name, "kitchen1");
+    let m = ok("MODULE lamp AGENT a1 [room]");
+    assert!(m.header.unwrap().instance_key.is_some());
+}
