@@ -758,29 +758,48 @@ impl<S: Storage> GroupConsumer<S> {
         if acquired.is_empty() {
             return Ok(());
         }
+        // If a partition cannot be set up, give back what is not set up yet (so that a later
+        // poll retries instead of holding partitions nobody reads) and report the error.
         let mut positions = Vec::with_capacity(acquired.len());
-        for tp in acquired {
-            let pos = match self.engine.committed(&self.group, &tp) {
-                Some(o) => o,
+        for tp in &acquired {
+            let pos = match self.engine.committed(&self.group, tp) {
+                Some(o) => Ok(o),
                 None => {
                     let start = match self.options.reset {
                         OffsetReset::Earliest => StartAt::Earliest,
                         OffsetReset::Latest => StartAt::Latest,
                     };
-                    self.engine.resolve(&tp, start)?
+                    self.engine.resolve(tp, start)
                 }
             };
-            positions.push((tp, pos));
+            match pos {
+                Ok(pos) => positions.push((tp.clone(), pos)),
+                Err(e) => {
+                    coordinator.release(&self.group, self.member, &acquired);
+                    return Err(e);
+                }
+            }
         }
         let mut assignment = Assignment { positions };
         self.listener.on_assigned(&mut assignment);
-        for (tp, pos) in assignment.positions {
-            let cursor = self.engine.storage.cursor(&tp.topic, tp.partition, pos)?;
-            self.parts.push(Part {
-                tp,
-                cursor,
-                fetched: VecDeque::new(),
-            });
+        let mut positions = assignment.positions.into_iter();
+        while let Some((tp, pos)) = positions.next() {
+            match self.engine.storage.cursor(&tp.topic, tp.partition, pos) {
+                Ok(cursor) => self.parts.push(Part {
+                    tp,
+                    cursor,
+                    fetched: VecDeque::new(),
+                }),
+                Err(e) => {
+                    let rest: Vec<TopicPartition> = std::iter::once(tp)
+                        .chain(positions.map(|(tp, _)| tp))
+                        .collect();
+                    self.listener.on_revoked(&rest);
+                    coordinator.release(&self.group, self.member, &rest);
+                    self.parts.sort_by(|a, b| a.tp.cmp(&b.tp));
+                    return Err(e);
+                }
+            }
         }
         self.parts.sort_by(|a, b| a.tp.cmp(&b.tp));
         Ok(())
