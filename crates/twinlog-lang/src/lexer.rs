@@ -245,6 +245,10 @@ impl Lexer<'_> {
     }
 
     fn run(&mut self) {
+        // Some Windows editors start UTF-8 files with a byte-order mark; it is not text.
+        if self.src.starts_with('\u{feff}') {
+            self.pos = '\u{feff}'.len_utf8();
+        }
         while self.pos < self.bytes.len() {
             let start = self.pos;
             let b = self.bytes[start];
@@ -611,6 +615,11 @@ mod tests {
         assert_eq!(diags.len(), 3, "{diags:?}");
         assert_eq!(toks.last().map(|t| t.kind), Some(T::Ident));
         assert!(diags[0].message.contains("more than one decimal point"));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        assert_eq!(kinds("\u{feff}MODULE m"), [T::Keyword(K::Module), T::Ident]);
     }
 
     #[test]
