@@ -10,7 +10,9 @@ use twinlog_lang::fmt::format;
 use twinlog_lang::parser::parse;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(src) = std::str::from_utf8(data) else { return };
+    let Ok(src) = std::str::from_utf8(data) else {
+        return;
+    };
     let (module, diags) = parse(src);
     let out = format(&module);
     let _ = render_all(&diags, "fuzz.scc", src);
@@ -18,7 +20,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let (again, diags2) = parse(&out);
-    assert!(diags2.is_empty(), "formatted text does not parse:\n{out}\n{diags2:?}");
-    assert_eq!(again.without_trivia(), module.without_trivia(), "formatting changed the tree:\n{out}");
+    assert!(
+        diags2.is_empty(),
+        "formatted text does not parse:\n{out}\n{diags2:?}"
+    );
+    assert_eq!(
+        again.without_trivia(),
+        module.without_trivia(),
+        "formatting changed the tree:\n{out}"
+    );
     assert_eq!(format(&again), out, "formatting is not idempotent");
 });
