@@ -778,11 +778,16 @@ impl<'a> Parser<'a> {
                 "write `TIMER offTimer 30 minutes`",
             );
         }
-        let help = if is_word
+        // `x ALIAS y`: a word followed by a name is a misspelled part keyword, not a value.
+        let word_pair = is_word && self.peek_nth_kind(1).is_some_and(is_name);
+        let help = if word_pair {
+            format!("`{text}` is not a keyword here; an alias is written `AS name`")
+        } else if is_word
             || matches!(
                 t.map(|t| t.kind),
                 Some(TokenKind::Number | TokenKind::String)
-            ) {
+            )
+        {
             format!("to give an initial value, write `= {text}`")
         } else {
             "after the name come `[key]`, `AS alias`, `{constraints}` and `= initial value`, in any order".to_string()

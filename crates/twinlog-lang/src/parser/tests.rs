@@ -566,3 +566,17 @@ fn header_forms() {
     let m = ok("MODULE lamp AGENT a1 [room]");
     assert!(m.header.unwrap().instance_key.is_some());
 }
+
+#[test]
+fn declaration_part_hints() {
+    let (_, d) = parse("MODULE m\nPUBLISH state off");
+    assert_eq!(
+        d[0].help.as_deref(),
+        Some("to give an initial value, write `= off`")
+    );
+    let (_, d) = parse("MODULE m\nSUBSCRIBE a.b ALIAS x");
+    assert_eq!(
+        d[0].help.as_deref(),
+        Some("`ALIAS` is not a keyword here; an alias is written `AS name`")
+    );
+}
