@@ -734,6 +734,7 @@ impl Checker {
                 }
             }
             Trigger::At(spec) => {
+                self.at_spec(spec);
                 let conds = self.conditions(&s.conditions);
                 let actions = self.actions(&s.actions);
                 self.prog.ats.push(AtStmt {
@@ -768,6 +769,25 @@ impl Checker {
                 });
             }
         }
+    }
+
+    /// Dates and times that cannot exist (`ON February 30`, `25:00`, ENDING before
+    /// STARTING). Sun times need a location only when run, not to check.
+    fn at_spec(&mut self, spec: &crate::time::spec::AtSpec) {
+        use crate::time::{TimeContext, TimeError};
+        let ctx = TimeContext::new(jiff::tz::TimeZone::UTC).with_location(0.0, 0.0);
+        let Err(e) = ctx.validate(spec) else { return };
+        let span = match &e {
+            TimeError::NoLocation { span, .. }
+            | TimeError::InvalidTime { span, .. }
+            | TimeError::InvalidMonth { span, .. }
+            | TimeError::InvalidMonthDay { span, .. }
+            | TimeError::InvalidDate { span, .. }
+            | TimeError::EndingBeforeStarting { span, .. }
+            | TimeError::OffsetTooLarge { span, .. } => *span,
+            _ => spec.span,
+        };
+        self.error(Diagnostic::error(span, e.to_string()).with_label("in this AT line"));
     }
 
     fn on_event(&mut self, e: &ast::Expr) -> Option<OnEvent> {

@@ -558,18 +558,21 @@ impl Simulator {
 
     /// Ticks (if `t` is a minute not yet ticked) and timer expiries at `t`.
     fn instant(&mut self, t: Timestamp) {
-        if t.as_second().rem_euclid(60) == 0
+        let tick = t.as_second().rem_euclid(60) == 0
             && t.subsec_nanosecond() == 0
-            && self.ticked_through.is_none_or(|d| t > d)
-        {
+            && self.ticked_through.is_none_or(|d| t > d);
+        if tick {
             self.ticked_through = Some(t);
-            for m in 0..self.modules.len() {
-                if self.modules[m].next_at.is_some_and(|n| n <= t) {
+        }
+        for m in 0..self.modules.len() {
+            if self.modules[m].next_at.is_some_and(|n| n <= t) {
+                if tick {
                     for i in 0..self.modules[m].instances.len() {
                         self.cycle(m, i, t, Input::Tick);
                     }
-                    self.modules[m].next_at = self.next_at_after(m, t);
                 }
+                // Always move on, so a stale tick time can never hold the clock back.
+                self.modules[m].next_at = self.next_at_after(m, t);
             }
         }
         // Timers due at or before `t`, earliest first (module, instance, timer order on ties).
@@ -684,11 +687,11 @@ impl Simulator {
             .instances
             .push(Instance::new(&module.program, Some(key.clone())));
         module.by_key.insert(key, module.instances.len() - 1);
-        // A new instance of a module with ATs: make sure its ticks are scheduled.
-        if module.next_at.is_none()
-            && (!module.program.ats.is_empty() || module.program.when_uses_clock)
-        {
-            let after = self.ticked_through.unwrap_or(Timestamp::UNIX_EPOCH);
+        // The first instance of a module with ATs: its next tick may be stale (nothing
+        // ticked it while it had no instance), so schedule it from now: this instant's
+        // ticks came before its messages.
+        if module.instances.len() == 1 {
+            let after = self.now.or(self.ticked_through).unwrap_or(Timestamp::UNIX_EPOCH);
             self.modules[m].next_at = self.next_at_after(m, after);
         }
         self.modules[m].instances.len() - 1

@@ -700,6 +700,84 @@ MODULE m
     );
 }
 
+#[test]
+fn a_year_of_ticks_fires_each_at_on_its_days_only() {
+    let mut s = sim(&[r#"
+MODULE daily
+    SUBSCRIBE go
+    PRIVATE n = 0
+    AT noon ON weekdays
+      THEN n++
+      THEN log("weekday", n)
+"#]);
+    let out = s
+        .run(&parse_events("2024-01-01 00:00 go"), Some("2025-01-01T00:00:00Z".parse().unwrap()))
+        .unwrap();
+    // 2024 starts on a Monday and has 366 days: 52 weeks and Monday + Tuesday.
+    assert_eq!(out.len(), 262);
+    let SimOutput::Log { time, text, .. } = &out[261] else { panic!("{out:?}") };
+    assert_eq!(text, "weekday 262");
+    assert_eq!(time.to_string(), "2024-12-31T12:00:00Z");
+}
+
+#[test]
+fn every_instance_ticks_and_timer_expiries_reach_subscribers() {
+    check_until(
+        &[
+            r#"
+MODULE lamp[room]
+    SUBSCRIBE motion
+    TIMER idle 2 minutes
+    AT 10:05
+      THEN log(room, "tick")
+    ON motion
+      THEN idle = start
+"#,
+            r#"
+MODULE watcher
+    SUBSCRIBE lamp.idle AS idle
+    ON idle
+      THEN log("idle")
+"#,
+        ],
+        "
+        10:00 motion@kitchen
+        10:01 motion@hall
+        ",
+        Some("2024-01-15T10:06:00Z"),
+        "
+        01-15 10:02:00 watcher log: idle
+        01-15 10:03:00 watcher log: idle
+        01-15 10:05:00 lamp@kitchen log: kitchen tick
+        01-15 10:05:00 lamp@hall log: hall tick
+        ",
+    );
+}
+
+#[test]
+fn an_instance_created_late_still_ticks() {
+    check_until(
+        &[
+            r#"
+MODULE other
+    SUBSCRIBE go
+"#,
+            r#"
+MODULE lamp[room]
+    SUBSCRIBE motion
+    AT 10:05
+      THEN log(room, "tick")
+"#,
+        ],
+        "
+        08:00 go
+        2024-01-16 09:00:30 motion@attic
+        ",
+        Some("2024-01-16T10:06:00Z"),
+        "01-16 10:05:00 lamp@attic log: attic tick",
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Steady state: no allocation is asserted in the bench (counting allocator); here, that
 // the buffers are reused and the instance is driven directly.
