@@ -43,7 +43,7 @@ end=$(date +%s.%N)
 pg_rate=$(python3 -c "print(round($records / ($end - $start)))")
 
 cargo build --release -q -p twinlog
-tl_json=$(target/release/twinlog --data-dir "$work/twinlog" bench log --records "$records" --size "$size" --fsync 5ms --json)
+tl_json=$("${CARGO_TARGET_DIR:-target}"/release/twinlog --data-dir "$work/twinlog" bench log --records "$records" --size "$size" --fsync 5ms --json)
 tl_rate=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['append_records_per_s']))" "$tl_json")
 
 printf 'records       %d of %d bytes\n' "$records" "$size"
