@@ -141,7 +141,7 @@ impl CycleBench {
         let mut published = 0;
         let mut failed = 0;
         for _ in 0..n {
-            let input = self.inputs[self.next].clone();
+            let input = &self.inputs[self.next];
             self.next += 1;
             if self.next == self.inputs.len() {
                 self.next = 0;

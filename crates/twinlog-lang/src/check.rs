@@ -59,6 +59,7 @@ pub fn check(
             ons_by_timer: Vec::new(),
             when_uses_clock: false,
             day_enum: None,
+            is_publish: Vec::new(),
             source: Arc::from(source),
             file: Arc::from(file),
             symbol_index: HashMap::new(),
@@ -1671,6 +1672,7 @@ impl Checker {
     fn finish(&mut self) {
         let p = &mut self.prog;
         p.day_enum = self.day_enum;
+        p.is_publish = p.vars.iter().map(|v| v.kind == VarKind::Publish).collect();
         p.ons_by_slot = vec![Vec::new(); p.vars.len()];
         p.ons_by_timer = vec![Vec::new(); p.timers.len()];
         for (i, on) in p.ons.iter().enumerate() {

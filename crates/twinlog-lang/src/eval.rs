@@ -157,7 +157,10 @@ pub struct Instance {
     timers: Vec<Option<Timestamp>>,
     // Scratch, reused every cycle.
     /// First write of each slot this cycle: (slot, value before the cycle).
-    undo: Vec<(Slot, Value)>,
+    undo_slots: Vec<Slot>,
+    /// Parallel to `undo_slots` (two vectors, not one of pairs: a pair built on the stack
+    /// and pushed caused store-forwarding stalls on the hottest path).
+    undo_vals: Vec<Value>,
     /// Per slot: index + 1 into `undo`, 0 when untouched this cycle.
     touched: Vec<u32>,
     timer_undo: Vec<(u16, Option<Timestamp>)>,
@@ -189,7 +192,8 @@ impl Instance {
             versions: vec![0; n],
             stamps: vec![None; n],
             timers: vec![None; prog.timers.len()],
-            undo: Vec::with_capacity(n),
+            undo_slots: Vec::with_capacity(n),
+            undo_vals: Vec::with_capacity(n),
             touched: vec![0; n],
             timer_undo: Vec::with_capacity(prog.timers.len()),
             activated: Vec::new(),
@@ -230,12 +234,13 @@ impl Instance {
         prog: &Program,
         time_ctx: &TimeContext,
         time: Timestamp,
-        input: Input,
+        input: &Input,
         limits: &Limits,
         out: &mut CycleOutput,
     ) -> Result<(), CycleError> {
         out.clear();
-        self.undo.clear();
+        self.undo_slots.clear();
+        self.undo_vals.clear();
         self.timer_undo.clear();
         self.activated.clear();
         let mut cx = Cx {
@@ -246,7 +251,7 @@ impl Instance {
             ops: 0,
             limits,
         };
-        let kept_slot = match &input {
+        let kept_slot = match input {
             Input::Message {
                 slot,
                 value: Some(_),
@@ -277,17 +282,17 @@ impl Instance {
         }
     }
 
-    fn cycle(&mut self, cx: &mut Cx<'_>, input: Input, out: &mut CycleOutput) -> R<()> {
+    fn cycle(&mut self, cx: &mut Cx<'_>, input: &Input, out: &mut CycleOutput) -> R<()> {
         let prog = cx.prog;
         match input {
-            Input::Message { slot, value } => {
-                let sym = match &value {
+            &Input::Message { slot, ref value } => {
+                let sym = match value {
                     Some(Value::Enum(s)) => Some(*s),
                     _ => None,
                 };
                 let valued = value.is_some();
                 if let Some(v) = value {
-                    self.write(slot, v);
+                    self.write(slot, v.clone());
                 }
                 for &i in &prog.ons_by_slot[slot as usize] {
                     let on = &prog.ons[i as usize];
@@ -314,7 +319,7 @@ impl Instance {
                     }
                 }
             }
-            Input::Timer(t) => {
+            &Input::Timer(t) => {
                 // Consumed whatever happens next: not in the undo log.
                 if let Some(slot) = self.timers.get_mut(t as usize) {
                     *slot = None;
@@ -355,25 +360,26 @@ impl Instance {
 
     /// End of a successful cycle: versions, change times, publications.
     fn finish(&mut self, prog: &Program, time: Timestamp, out: &mut CycleOutput) {
-        // Few entries: insertion sort beats the general sort here.
-        for i in 1..self.undo.len() {
-            let mut j = i;
-            while j > 0 && self.undo[j - 1].0 > self.undo[j].0 {
-                self.undo.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-        for (slot, old) in &self.undo {
-            let i = *slot as usize;
-            if self.values[i] != *old {
+        for (k, &slot) in self.undo_slots.iter().enumerate() {
+            let i = slot as usize;
+            if self.values[i] != self.undo_vals[k] {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
-                if prog.vars[i].kind == VarKind::Publish {
+                if prog.is_publish[i] {
                     out.publications.push(Published {
-                        slot: *slot,
+                        slot,
                         value: Some(self.values[i].clone()),
                     });
                 }
+            }
+        }
+        // Declaration order; few entries, so an insertion sort.
+        let pubs = &mut out.publications;
+        for i in 1..pubs.len() {
+            let mut j = i;
+            while j > 0 && pubs[j - 1].slot > pubs[j].slot {
+                pubs.swap(j - 1, j);
+                j -= 1;
             }
         }
         self.activated.sort_unstable();
@@ -387,14 +393,15 @@ impl Instance {
     }
 
     fn clear_touched(&mut self) {
-        for (slot, _) in &self.undo {
-            self.touched[*slot as usize] = 0;
+        for &slot in &self.undo_slots {
+            self.touched[slot as usize] = 0;
         }
-        self.undo.clear();
+        self.undo_slots.clear();
+        self.undo_vals.clear();
     }
 
     fn rollback(&mut self) {
-        while let Some((slot, old)) = self.undo.pop() {
+        while let (Some(slot), Some(old)) = (self.undo_slots.pop(), self.undo_vals.pop()) {
             self.values[slot as usize] = old;
             self.touched[slot as usize] = 0;
         }
@@ -408,8 +415,9 @@ impl Instance {
         let i = slot as usize;
         if self.touched[i] == 0 {
             let old = std::mem::replace(&mut self.values[i], v);
-            self.undo.push((slot, old));
-            self.touched[i] = self.undo.len() as u32;
+            self.undo_vals.push(old);
+            self.undo_slots.push(slot);
+            self.touched[i] = self.undo_slots.len() as u32;
         } else {
             self.values[i] = v;
         }
@@ -417,7 +425,7 @@ impl Instance {
 
     fn changed(&self, slot: Slot) -> bool {
         let t = self.touched[slot as usize];
-        t != 0 && self.undo[t as usize - 1].1 != self.values[slot as usize]
+        t != 0 && self.undo_vals[t as usize - 1] != self.values[slot as usize]
     }
 
     fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> R<bool> {

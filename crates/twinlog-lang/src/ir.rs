@@ -90,6 +90,8 @@ pub struct Program {
     pub ons_by_timer: Vec<Vec<u32>>,
     /// A WHEN reads `system.clock`: every minute tick must run a cycle.
     pub when_uses_clock: bool,
+    /// Per slot: is it a PUBLISH variable (a dense copy for the end of every cycle).
+    pub is_publish: Vec<bool>,
     /// The enum of `system.clock#dayOfWeek` (Monday … Sunday), when used.
     pub day_enum: Option<u16>,
     pub source: Arc<str>,

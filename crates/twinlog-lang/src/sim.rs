@@ -568,7 +568,7 @@ impl Simulator {
             if self.modules[m].next_at.is_some_and(|n| n <= t) {
                 if tick {
                     for i in 0..self.modules[m].instances.len() {
-                        self.cycle(m, i, t, Input::Tick);
+                        self.cycle(m, i, t, &Input::Tick);
                     }
                 }
                 // Always move on, so a stale tick time can never hold the clock back.
@@ -597,7 +597,7 @@ impl Simulator {
                     value: None,
                 });
             }
-            self.cycle(m, i, t, Input::Timer(timer));
+            self.cycle(m, i, t, &Input::Timer(timer));
         }
     }
 
@@ -643,7 +643,7 @@ impl Simulator {
                         m,
                         i,
                         now,
-                        Input::Message {
+                        &Input::Message {
                             slot,
                             value: value.clone(),
                         },
@@ -691,13 +691,16 @@ impl Simulator {
         // ticked it while it had no instance), so schedule it from now: this instant's
         // ticks came before its messages.
         if module.instances.len() == 1 {
-            let after = self.now.or(self.ticked_through).unwrap_or(Timestamp::UNIX_EPOCH);
+            let after = self
+                .now
+                .or(self.ticked_through)
+                .unwrap_or(Timestamp::UNIX_EPOCH);
             self.modules[m].next_at = self.next_at_after(m, after);
         }
         self.modules[m].instances.len() - 1
     }
 
-    fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: Input) {
+    fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: &Input) {
         self.cycles_at_instant += 1;
         self.loop_counts[m] += 1;
         let module = &mut self.modules[m];

@@ -43,7 +43,7 @@ impl PartialEq for Value {
         match (self, other) {
             (Unset, Unset) => true,
             (Bool(a), Bool(b)) => a == b,
-            (Number(a), Number(b)) => a == b,
+            (Number(a), Number(b)) => num_eq(a, b),
             (Str(a), Str(b)) => a == b,
             (Enum(a), Enum(b)) => a == b,
             (Time(a), Time(b)) => a == b,
@@ -51,6 +51,16 @@ impl PartialEq for Value {
             (Object(a), Object(b)) => a == b,
             _ => false,
         }
+    }
+}
+
+/// Numeric equality with a fast path for the common case of equal scales (no rescaling).
+#[inline]
+pub fn num_eq(a: &Decimal, b: &Decimal) -> bool {
+    if a.scale() == b.scale() {
+        a.mantissa() == b.mantissa()
+    } else {
+        a == b
     }
 }
 

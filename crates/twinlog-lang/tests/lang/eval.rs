@@ -711,11 +711,16 @@ MODULE daily
       THEN log("weekday", n)
 "#]);
     let out = s
-        .run(&parse_events("2024-01-01 00:00 go"), Some("2025-01-01T00:00:00Z".parse().unwrap()))
+        .run(
+            &parse_events("2024-01-01 00:00 go"),
+            Some("2025-01-01T00:00:00Z".parse().unwrap()),
+        )
         .unwrap();
     // 2024 starts on a Monday and has 366 days: 52 weeks and Monday + Tuesday.
     assert_eq!(out.len(), 262);
-    let SimOutput::Log { time, text, .. } = &out[261] else { panic!("{out:?}") };
+    let SimOutput::Log { time, text, .. } = &out[261] else {
+        panic!("{out:?}")
+    };
     assert_eq!(text, "weekday 262");
     assert_eq!(time.to_string(), "2024-12-31T12:00:00Z");
 }
@@ -795,7 +800,7 @@ fn instance_api_runs_cycles_directly() {
         &p,
         &ctx,
         t,
-        Input::Message {
+        &Input::Message {
             slot: press,
             value: Some(Value::Bool(true)),
         },
@@ -886,7 +891,7 @@ MODULE m
             &p,
             &ctx,
             Timestamp::UNIX_EPOCH,
-            Input::Message {
+            &Input::Message {
                 slot: 0,
                 value: Some(Value::number(1)),
             },
