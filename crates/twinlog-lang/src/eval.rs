@@ -147,6 +147,32 @@ pub enum CycleErrorKind {
     OperationLimit { limit: u32 },
 }
 
+/// The persistent state of an instance; see [`Instance::state`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceState {
+    pub key: Option<Arc<str>>,
+    /// Per slot.
+    pub values: Vec<Value>,
+    pub versions: Vec<u64>,
+    pub stamps: Vec<Option<Timestamp>>,
+    /// Per timer: when it expires.
+    pub timers: Vec<Option<Timestamp>>,
+}
+
+/// A saved state that does not fit the program (another version of the module).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "saved state of `{module}` has {found_variables} variables and {found_timers} timers; \
+     the module has {variables} and {timers}"
+)]
+pub struct StateMismatch {
+    pub module: String,
+    pub variables: usize,
+    pub timers: usize,
+    pub found_variables: usize,
+    pub found_timers: usize,
+}
+
 /// The state of one module instance.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -199,6 +225,43 @@ impl Instance {
             activated: Vec::new(),
             when_hits: vec![false; prog.whens.len()],
         }
+    }
+
+    /// The persistent part of the instance (what a snapshot records; timers included, so
+    /// they survive restarts). Enum values are this program's symbols: turn them into names
+    /// with [`Program::externalize`] before storing across source versions.
+    pub fn state(&self) -> InstanceState {
+        InstanceState {
+            key: self.key.clone(),
+            values: self.values.clone(),
+            versions: self.versions.clone(),
+            stamps: self.stamps.clone(),
+            timers: self.timers.clone(),
+        }
+    }
+
+    /// An instance restored from [`Instance::state`] of the same program.
+    pub fn from_state(prog: &Program, state: InstanceState) -> Result<Self, StateMismatch> {
+        let (n, t) = (prog.vars.len(), prog.timers.len());
+        if state.values.len() != n
+            || state.versions.len() != n
+            || state.stamps.len() != n
+            || state.timers.len() != t
+        {
+            return Err(StateMismatch {
+                module: prog.name.to_string(),
+                variables: n,
+                timers: t,
+                found_variables: state.values.len(),
+                found_timers: state.timers.len(),
+            });
+        }
+        let mut inst = Instance::new(prog, state.key);
+        inst.values = state.values;
+        inst.versions = state.versions;
+        inst.stamps = state.stamps;
+        inst.timers = state.timers;
+        Ok(inst)
     }
 
     pub fn key(&self) -> Option<&Arc<str>> {

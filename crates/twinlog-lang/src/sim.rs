@@ -764,3 +764,68 @@ pub fn type_accepts(ty: Type, value: &Value) -> bool {
             | (Type::Time, Value::Time(_))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::compile;
+    use jiff::tz::TimeZone;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn routes_topics_and_module_variables() {
+        let a = compile("a.scc", "MODULE a\n  SUBSCRIBE x\n  PUBLISH topic.level AS level\n  PUBLISH out\n  ON x\n    THEN level = x\n    THEN out = x\n").unwrap();
+        let b = compile("b.scc", "MODULE b\n  SUBSCRIBE topic.level AS l\n  SUBSCRIBE a.out AS o\n  PRIVATE sum = 0\n  ON l\n    THEN sum = sum + l\n  ON o\n    THEN sum = sum + o * 10\n").unwrap();
+        let mut sim = Simulator::new(vec![a, b], TimeContext::new(TimeZone::UTC)).unwrap();
+        let ev = SimEvent {
+            time: t("2024-01-01T00:00:00Z"),
+            module: None,
+            variable: "x".into(),
+            instance: None,
+            value: Some(Value::number(2)),
+        };
+        let out = sim.run(std::slice::from_ref(&ev), None).unwrap();
+        let names: Vec<&str> = out
+            .iter()
+            .filter_map(|o| match o {
+                SimOutput::Publication { variable, .. } => Some(&**variable),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, ["topic.level", "out"]);
+        assert_eq!(sim.value("b", None, "sum"), Some(Value::number(22)));
+        assert_eq!(sim.now(), Some(ev.time));
+    }
+
+    #[test]
+    fn duplicate_modules_and_floor_minute() {
+        let a = compile("a.scc", "MODULE a\n  SUBSCRIBE x\n").unwrap();
+        let err = Simulator::new(vec![a.clone(), a], TimeContext::new(TimeZone::UTC)).unwrap_err();
+        assert_eq!(err, LoadError::DuplicateModule { name: "a".into() });
+        assert_eq!(
+            floor_minute(t("2024-01-01T10:00:59Z")),
+            t("2024-01-01T10:00:00Z")
+        );
+        assert_eq!(
+            floor_minute(t("1969-12-31T23:59:30Z")),
+            t("1969-12-31T23:59:00Z")
+        );
+    }
+
+    #[test]
+    fn sunrise_without_a_location_is_a_load_error() {
+        let a = compile(
+            "a.scc",
+            "MODULE a\n  PUBLISH x = 0\n  AT sunrise\n    THEN x = 1\n",
+        )
+        .unwrap();
+        let err = Simulator::new(vec![a], TimeContext::new(TimeZone::UTC)).unwrap_err();
+        assert!(
+            matches!(err, LoadError::Time { ref module, .. } if module == "a"),
+            "{err}"
+        );
+    }
+}

@@ -869,6 +869,34 @@ fn steady_state_cycles_allocate_nothing() {
 }
 
 #[test]
+fn state_round_trips_with_running_timers() {
+    let p = program(LAMP);
+    let ctx = TimeContext::new(TimeZone::UTC);
+    let mut inst = Instance::new(&p, None);
+    let mut out = CycleOutput::new();
+    let t: Timestamp = "2024-01-15T21:00:00Z".parse().unwrap();
+    let press = p.slot("press").unwrap();
+    let msg = Input::Message {
+        slot: press,
+        value: Some(Value::Bool(true)),
+    };
+    inst.run_cycle(&p, &ctx, t, &msg, &Limits::default(), &mut out)
+        .unwrap();
+    let restored = Instance::from_state(&p, inst.state()).unwrap();
+    assert_eq!(restored.state(), inst.state());
+    assert_eq!(
+        restored.next_timer(),
+        Some(("2024-01-15T21:30:00Z".parse().unwrap(), 0))
+    );
+    let other = program("MODULE x\n  PRIVATE a = 1\n");
+    let err = Instance::from_state(&other, inst.state()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "saved state of `x` has 4 variables and 1 timers; the module has 1 and 0"
+    );
+}
+
+#[test]
 fn operation_limit_is_a_cycle_error() {
     let p = program(
         r#"
@@ -1025,4 +1053,21 @@ proptest! {
         let out = s.run(&evs, Some(base + jiff::SignedDuration::from_secs(900)));
         prop_assert!(out.is_ok(), "{:?}", out.err());
     }
+}
+
+/// Guards the property above against becoming vacuous: most generated modules must check.
+#[test]
+fn generated_modules_mostly_check() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = module_strategy();
+    let mut ok = 0;
+    for _ in 0..100 {
+        let src = strategy.new_tree(&mut runner).unwrap().current();
+        if compile("p.scc", &src).is_ok() {
+            ok += 1;
+        }
+    }
+    assert!(ok >= 80, "only {ok} of 100 generated modules compiled");
 }
