@@ -327,6 +327,13 @@ impl Checker {
             Some(dur) => dur.as_seconds(),
         };
         let name = &d.name.segments[0];
+        if self.prog.timers.len() >= self.limits.max_variables as usize {
+            return self.error(
+                Diagnostic::error(d.name.span, "too many timers in one module")
+                    .with_label(format!("more than {}", self.limits.max_variables))
+                    .with_help("split the module in two"),
+            );
+        }
         let id = self.prog.timers.len() as u16;
         if self.declare(&name.name, Entry::Timer(id), name.span) {
             self.prog.timers.push(TimerInfo {

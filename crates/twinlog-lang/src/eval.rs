@@ -853,7 +853,8 @@ impl Instance {
                                 },
                             ));
                         }
-                        let dp = places.mantissa() as u32 / 10u32.pow(places.scale());
+                        // Integral and within 0..=28, so normalizing leaves the plain count.
+                        let dp = places.normalize().mantissa() as u32;
                         Value::Number(
                             x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero),
                         )

@@ -91,3 +91,73 @@ fn clean_module_compiles_with_its_summary() {
         "ok: module lamp1 with 4 variables, 1 timers, 2 ON, 1 AT, 1 WHEN\n"
     );
 }
+
+use proptest::prelude::*;
+
+/// Lines built from the language's own words, in any order: mostly wrong modules.
+fn soup() -> impl Strategy<Value = String> {
+    let word = prop_oneof![
+        Just("MODULE"),
+        Just("SUBSCRIBE"),
+        Just("PUBLISH"),
+        Just("PRIVATE"),
+        Just("TIMER"),
+        Just("TOPIC"),
+        Just("ON"),
+        Just("AT"),
+        Just("WHEN"),
+        Just("AND"),
+        Just("THEN"),
+        Just("AS"),
+        Just("m"),
+        Just("x"),
+        Just("y"),
+        Just("a.b"),
+        Just("x.on"),
+        Just("on"),
+        Just("off"),
+        Just("{off, on}"),
+        Just("{0-10}"),
+        Just("{0.5, 1}"),
+        Just("= 1"),
+        Just("= on"),
+        Just("=="),
+        Just("+"),
+        Just("/"),
+        Just("("),
+        Just(")"),
+        Just("5 minutes"),
+        Just("noon"),
+        Just("x++"),
+        Just("log(x)"),
+        Just("activate(y)"),
+        Just("round(x, 2)"),
+        Just("start"),
+        Just("system.clock#hour"),
+        Just("x#version"),
+        Just("[k]"),
+        Just("\"s\""),
+        Just("-3"),
+    ];
+    proptest::collection::vec(proptest::collection::vec(word, 1..6), 1..12).prop_map(|lines| {
+        lines
+            .into_iter()
+            .map(|l| l.join(" "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #[test]
+    fn compile_never_panics_and_errors_carry_spans(src in soup()) {
+        if let Err(diags) = compile("soup.scc", &src) {
+            prop_assert!(!diags.is_empty());
+            for d in &diags {
+                prop_assert!(d.span.end as usize <= src.len());
+                let _ = d.render("soup.scc", &src);
+            }
+        }
+    }
+}

@@ -1071,3 +1071,27 @@ fn generated_modules_mostly_check() {
     }
     assert!(ok >= 80, "only {ok} of 100 generated modules compiled");
 }
+
+#[test]
+fn round_takes_places_written_with_decimals_and_rejects_fractions() {
+    check(
+        &[r#"
+MODULE m
+    SUBSCRIBE x
+    PUBLISH r
+    ON x
+      AND x > 0
+      THEN r = round(2.345, 1.0000000000)
+    ON x
+      THEN r = round(2.345, 0.5)
+"#],
+        "
+        10:00 x = 1
+        10:01 x = 0
+        ",
+        "
+        01-15 10:00:00 m r = 2.3
+        01-15 10:01:00 m error: `round` needs a whole number of places from 0 to 28, got 0.5 (line 9: `round(2.345, 0.5)`)
+        ",
+    );
+}
