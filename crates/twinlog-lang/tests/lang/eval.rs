@@ -1009,9 +1009,10 @@ fn module_strategy() -> impl Strategy<Value = String> {
             }
             s
         });
-    proptest::collection::vec(stmt, 1..6).prop_map(|stmts| {
-        let mut s = String::from(
-            "MODULE p\n  SUBSCRIBE a\n  SUBSCRIBE b {0-10}\n  PUBLISH n = 0\n  PUBLISH lvl {0-5} = 2\n  PUBLISH st {off, on}\n  TIMER t 90 seconds\n",
+    (proptest::collection::vec(stmt, 1..6), any::<bool>()).prop_map(|(stmts, keyed)| {
+        let header = if keyed { "MODULE p[room]" } else { "MODULE p" };
+        let mut s = format!(
+            "{header}\n  SUBSCRIBE a\n  SUBSCRIBE b {{0-10}}\n  PUBLISH n = 0\n  PUBLISH lvl {{0-5}} = 2\n  PUBLISH st {{off, on}}\n  TIMER t 90 seconds\n"
         );
         for st in stmts {
             s.push_str(&st);
@@ -1020,9 +1021,17 @@ fn module_strategy() -> impl Strategy<Value = String> {
     })
 }
 
-fn events_strategy() -> impl Strategy<Value = Vec<(u32, bool, Option<i64>)>> {
+type GenEvent = (u32, bool, Option<i64>, Option<&'static str>);
+
+fn events_strategy() -> impl Strategy<Value = Vec<GenEvent>> {
+    let key = proptest::option::of(prop_oneof![Just("kitchen"), Just("hall")]);
     proptest::collection::vec(
-        (0u32..600, any::<bool>(), proptest::option::of(-20i64..20)),
+        (
+            0u32..600,
+            any::<bool>(),
+            proptest::option::of(-20i64..20),
+            key,
+        ),
         0..12,
     )
 }
@@ -1041,11 +1050,11 @@ proptest! {
         let base: Timestamp = "2024-01-15T10:00:00Z".parse().unwrap();
         let mut evs: Vec<SimEvent> = events
             .into_iter()
-            .map(|(secs, which, v)| SimEvent {
+            .map(|(secs, which, v, key)| SimEvent {
                 time: base + jiff::SignedDuration::from_secs(i64::from(secs)),
                 module: None,
                 variable: if which { "a" } else { "b" }.to_string(),
-                instance: None,
+                instance: key.map(String::from),
                 value: v.map(|v| Value::number(v.clamp(if which { -20 } else { 0 }, 10))),
             })
             .collect();
