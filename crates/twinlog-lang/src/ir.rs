@@ -459,13 +459,26 @@ pub fn compile_with(
     source: &str,
     limits: &CompileLimits,
 ) -> Result<Program, Vec<Diagnostic>> {
+    match compile_full(file, source, limits) {
+        (Some(program), _) => Ok(program),
+        (None, diags) => Err(diags),
+    }
+}
+
+/// Parse, check and lower, keeping warnings too: the program (when there is no error) and
+/// every diagnostic, parse diagnostics first.
+pub fn compile_full(
+    file: &str,
+    source: &str,
+    limits: &CompileLimits,
+) -> (Option<Program>, Vec<Diagnostic>) {
     let (module, mut diags) = crate::parser::parse(source);
     let (program, check_diags) = crate::check::check(&module, file, source, limits);
     diags.extend(check_diags);
     if diags.iter().any(Diagnostic::is_error) {
-        Err(diags)
+        (None, diags)
     } else {
-        Ok(program)
+        (Some(program), diags)
     }
 }
 

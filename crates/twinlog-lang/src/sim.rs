@@ -509,7 +509,7 @@ impl Simulator {
         self.now = Some(t);
         self.cycles_at_instant = 0;
         // A tick at the start minute fires only if the clock starts on the minute.
-        let before = t - SignedDuration::from_secs(1);
+        let before = t.checked_sub(SignedDuration::from_secs(1)).unwrap_or(t);
         self.ticked_through = Some(floor_minute(before));
         for m in 0..self.modules.len() {
             self.modules[m].next_at = self.next_at_after(m, before);
@@ -527,7 +527,7 @@ impl Simulator {
     fn next_at_after(&self, m: usize, after: Timestamp) -> Option<Timestamp> {
         let p = &self.modules[m].program;
         if p.when_uses_clock {
-            return Some(floor_minute(after) + MINUTE);
+            return floor_minute(after).checked_add(MINUTE).ok();
         }
         p.ats
             .iter()
