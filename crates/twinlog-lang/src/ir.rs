@@ -330,6 +330,25 @@ impl Program {
         (self.ons.len(), self.ats.len(), self.whens.len())
     }
 
+    /// The one-line summary `twinlog module check` prints:
+    /// `lamp1: 4 variables, 1 timer, 2 ON, 1 AT, 1 WHEN`.
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        let (on, at, when) = self.trigger_counts();
+        let key = self
+            .instance_key
+            .as_ref()
+            .map(|k| format!("[{k}]"))
+            .unwrap_or_default();
+        let vars = self.vars.iter().filter(|v| v.kind != VarKind::Key).count();
+        format!(
+            "{}{key}: {}, {}, {on} ON, {at} AT, {when} WHEN",
+            self.name,
+            plural(vars, "variable"),
+            plural(self.timers.len(), "timer")
+        )
+    }
+
     /// 1-based line of a span in the module's source.
     pub fn line_of(&self, span: Span) -> u32 {
         LineIndex::new(&self.source)

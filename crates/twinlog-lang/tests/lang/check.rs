@@ -87,6 +87,10 @@ fn clean_module_compiles_with_its_summary() {
     )
     .unwrap();
     assert_eq!(
+        compile("clean.scc", &source).unwrap().summary(),
+        "lamp1: 4 variables, 1 timer, 2 ON, 1 AT, 1 WHEN"
+    );
+    assert_eq!(
         outcome("clean.scc", &source),
         "ok: module lamp1 with 4 variables, 1 timers, 2 ON, 1 AT, 1 WHEN\n"
     );
