@@ -110,14 +110,16 @@ fn month_word(w: &str) -> Option<u8> {
 }
 
 fn season_word(w: &str) -> Option<Season> {
-    Some(match w.to_ascii_lowercase().as_str() {
-        "winter" => Season::Winter,
-        "spring" => Season::Spring,
-        "summer" => Season::Summer,
-        "fall" => Season::Fall,
-        "autumn" => Season::Autumn,
-        _ => return None,
-    })
+    [
+        ("winter", Season::Winter),
+        ("spring", Season::Spring),
+        ("summer", Season::Summer),
+        ("fall", Season::Fall),
+        ("autumn", Season::Autumn),
+    ]
+    .into_iter()
+    .find(|(name, _)| w.eq_ignore_ascii_case(name))
+    .map(|(_, s)| s)
 }
 
 fn is_leap(year: i32) -> bool {
@@ -404,13 +406,19 @@ impl Parser<'_> {
                 Err(self.expected_help(what, help))
             }
             k if is_name(k) => {
-                let w = self.text(t).to_ascii_lowercase();
-                let time = match w.as_str() {
-                    "midnight" => TimeOfDay::Midnight,
-                    "noon" => TimeOfDay::Noon,
-                    "sunrise" => TimeOfDay::Sunrise,
-                    "sunset" => TimeOfDay::Sunset,
-                    _ => {
+                let word = self.text(t);
+                let found = [
+                    ("midnight", TimeOfDay::Midnight),
+                    ("noon", TimeOfDay::Noon),
+                    ("sunrise", TimeOfDay::Sunrise),
+                    ("sunset", TimeOfDay::Sunset),
+                ]
+                .into_iter()
+                .find(|(name, _)| word.eq_ignore_ascii_case(name));
+                let time = match found {
+                    Some((_, time)) => time,
+                    None => {
+                        let w = word.to_ascii_lowercase();
                         // Edit distance misses sound-alike spellings (`midnite`); a
                         // shared four-letter start catches them.
                         let close = suggest(&w, TIME_WORDS).or_else(|| {

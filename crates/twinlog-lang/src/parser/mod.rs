@@ -159,17 +159,19 @@ fn unescape(text: &str) -> String {
     out
 }
 
-/// `second(s)`, `minute(s)`, `hour(s)`, `day(s)`, any case.
+/// `second(s)`, `minute(s)`, `hour(s)`, `day(s)`, any case (no allocation: this runs for
+/// every TIMER and AT offset).
 fn time_unit(word: &str) -> Option<TimeUnit> {
-    let w = word.to_ascii_lowercase();
-    let w = w.strip_suffix('s').unwrap_or(&w);
-    Some(match w {
-        "second" => TimeUnit::Seconds,
-        "minute" => TimeUnit::Minutes,
-        "hour" => TimeUnit::Hours,
-        "day" => TimeUnit::Days,
-        _ => return None,
-    })
+    let w = word.strip_suffix(['s', 'S']).unwrap_or(word);
+    [
+        ("second", TimeUnit::Seconds),
+        ("minute", TimeUnit::Minutes),
+        ("hour", TimeUnit::Hours),
+        ("day", TimeUnit::Days),
+    ]
+    .into_iter()
+    .find(|(name, _)| w.eq_ignore_ascii_case(name))
+    .map(|(_, unit)| unit)
 }
 
 /// Abbreviated units people write, and the full word to suggest.
