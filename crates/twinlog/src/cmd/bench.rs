@@ -10,6 +10,9 @@ use twinlog_log::bench::{BenchConfig, BenchPhase, BenchReport};
 
 pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
     let fsync: FsyncPolicy = args.fsync.parse().context("invalid --fsync")?;
+    // The bench works in a fresh directory inside the data dir and removes it; a data dir
+    // made just for it goes too.
+    let created = !data_dir.exists();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     let config = BenchConfig {
@@ -47,8 +50,12 @@ pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
             bar.set_length(p.total);
         }
         bar.set_position(p.done);
-    })?;
+    });
     bar.finish_and_clear();
+    if created {
+        let _ = std::fs::remove_dir(data_dir);
+    }
+    let report = report?;
     if args.json {
         print_json(&log_json(&report))?;
     } else {

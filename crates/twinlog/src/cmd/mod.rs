@@ -43,8 +43,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
 
 /// Opens the data dir for writing (takes its lock; creates it if needed).
 fn open_writable(data_dir: &Path) -> Result<Log> {
-    Log::open(data_dir, LogOptions::default())
-        .with_context(|| format!("cannot open data dir {}", data_dir.display()))
+    // The log's errors name the data dir already.
+    Ok(Log::open(data_dir, LogOptions::default())?)
 }
 
 /// Opens an existing data dir for reading; works while another process writes to it.
@@ -55,8 +55,10 @@ fn open_read_only(data_dir: &Path) -> Result<Log> {
             data_dir.display()
         );
     }
-    Log::open_read_only(data_dir)
-        .with_context(|| format!("cannot read data dir {}", data_dir.display()))
+    if !data_dir.is_dir() {
+        anyhow::bail!("data dir {} is not a directory", data_dir.display());
+    }
+    Ok(Log::open_read_only(data_dir)?)
 }
 
 /// A current-thread runtime: the CLI's async work is I/O waiting, not computation.

@@ -337,3 +337,56 @@ fn second_writer_is_refused_with_the_holder() {
     drop(writer.stdin.take());
     assert!(writer.wait().unwrap().success());
 }
+
+#[test]
+fn a_data_dir_that_is_a_file_is_refused() {
+    let env = Env::new();
+    std::fs::write(env.data_dir(), "not a directory").unwrap();
+    let out = env.run(&["topic", "create", "t"]).failure(1);
+    assert!(out.stderr.contains("is not a directory"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(env.data_dir().to_str().unwrap()),
+        "{}",
+        out.stderr
+    );
+    let out = env.run(&["topic", "list"]).failure(1);
+    assert!(out.stderr.contains("is not a directory"), "{}", out.stderr);
+}
+
+#[test]
+fn bench_log_reports_json_figures_and_cleans_up() {
+    let env = Env::new();
+    let out = env
+        .run(&[
+            "bench",
+            "log",
+            "--records",
+            "20000",
+            "--size",
+            "50",
+            "--fsync",
+            "never",
+            "--json",
+        ])
+        .success()
+        .json_lines();
+    let report = &out[0];
+    for key in [
+        "append_records_per_s",
+        "read_records_per_s",
+        "append_p99_us",
+        "disk_fraction",
+    ] {
+        assert!(
+            report[key].as_f64().is_some_and(|v| v > 0.0),
+            "{key} missing or zero: {report}"
+        );
+    }
+    assert_eq!(report["records"], json!(20000));
+    assert!(
+        !env.data_dir().exists(),
+        "the data dir made for the bench is removed"
+    );
+    let bad = env.run(&["bench", "log", "--fsync", "5"]).failure(1);
+    assert!(bad.stderr.contains("--fsync"), "{}", bad.stderr);
+}
