@@ -58,7 +58,10 @@ impl Diagnostic {
 
     #[cold]
     pub fn warning(span: Span, message: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(span, message) }
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(span, message)
+        }
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
@@ -112,7 +115,11 @@ impl Diagnostic {
             let end_col = index.line_col(source, span.end.max(span.start)).col;
             let same_line = index.line_col(source, span.end).line == lc.line;
             let text_len = text.chars().count() as u32;
-            let width = if same_line { end_col.saturating_sub(lc.col) } else { text_len + 1 - lc.col };
+            let width = if same_line {
+                end_col.saturating_sub(lc.col)
+            } else {
+                text_len + 1 - lc.col
+            };
             let marker = if i == 0 { '^' } else { '-' };
             let marks: String = std::iter::repeat_n(marker, width.max(1) as usize).collect();
             let indent = " ".repeat(lc.col as usize - 1);
@@ -130,7 +137,11 @@ impl Diagnostic {
 /// Renders all diagnostics of one file, separated by blank lines.
 pub fn render_all(diags: &[Diagnostic], file: &str, source: &str) -> String {
     let index = LineIndex::new(source);
-    diags.iter().map(|d| d.render_with(file, source, &index)).collect::<Vec<_>>().join("\n")
+    diags
+        .iter()
+        .map(|d| d.render_with(file, source, &index))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The closest candidate to `name` by edit distance, for "did you mean …?" hints.
@@ -142,7 +153,11 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .into_iter()
         .filter(|c| *c != name)
         .map(|c| {
-            let d = if c.eq_ignore_ascii_case(name) { 0 } else { edit_distance(name, c) };
+            let d = if c.eq_ignore_ascii_case(name) {
+                0
+            } else {
+                edit_distance(name, c)
+            };
             (d, c)
         })
         .filter(|(d, _)| *d <= limit)
@@ -204,8 +219,14 @@ error: unknown variable `stat`
             .with_label("second declaration")
             .with_secondary(Span::new(8, 9), "first declared here");
         let out = d.render("m.scc", src);
-        assert!(out.contains("2 | PRIVATE a\n  |         ^ second declaration\n"), "{out}");
-        assert!(out.contains("1 | PUBLISH a\n  |         - first declared here\n"), "{out}");
+        assert!(
+            out.contains("2 | PRIVATE a\n  |         ^ second declaration\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("1 | PUBLISH a\n  |         - first declared here\n"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 
     pub fn len(self) -> u32 {
@@ -63,14 +66,22 @@ impl LineIndex {
         let col = source
             .get(start..offset as usize)
             .map_or(offset as usize - start, |s| s.chars().count());
-        LineCol { line: line as u32 + 1, col: col as u32 + 1 }
+        LineCol {
+            line: line as u32 + 1,
+            col: col as u32 + 1,
+        }
     }
 
     /// The text of a 1-based line, without its line break (`\n` or `\r\n`).
     pub fn line_text<'a>(&self, source: &'a str, line: u32) -> &'a str {
-        let i = (line as usize).saturating_sub(1).min(self.line_starts.len() - 1);
+        let i = (line as usize)
+            .saturating_sub(1)
+            .min(self.line_starts.len() - 1);
         let start = self.line_starts[i] as usize;
-        let end = self.line_starts.get(i + 1).map_or(source.len(), |&e| e as usize);
+        let end = self
+            .line_starts
+            .get(i + 1)
+            .map_or(source.len(), |&e| e as usize);
         source[start..end].trim_end_matches(['\n', '\r'])
     }
 }
@@ -88,6 +99,9 @@ mod tests {
         assert_eq!(idx.line_col(src, t), LineCol { line: 2, col: 4 });
         assert_eq!(idx.line_text(src, 1), "MODULE a");
         assert_eq!(idx.line_text(src, 3), "last");
-        assert_eq!(idx.line_col(src, src.len() as u32), LineCol { line: 3, col: 5 });
+        assert_eq!(
+            idx.line_col(src, src.len() as u32),
+            LineCol { line: 3, col: 5 }
+        );
     }
 }

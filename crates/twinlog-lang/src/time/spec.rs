@@ -51,7 +51,11 @@ pub enum TimeOfDay {
     Sunrise,
     Sunset,
     /// A wall-clock time; `hour` is 0–23 whatever the spelling.
-    Clock { hour: u8, minute: u8, style: ClockStyle },
+    Clock {
+        hour: u8,
+        minute: u8,
+        style: ClockStyle,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
