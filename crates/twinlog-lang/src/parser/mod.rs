@@ -4,14 +4,16 @@
 //! breaks, each line is classified by its first token (MODULE, a declaration keyword, ON / AT
 //! / WHEN, AND, THEN) and parsed on its own. A bad line yields a diagnostic and is skipped;
 //! the next line starts fresh, so every error in a file is reported, each once. A statement
-//! whose trigger line failed stays "poisoned" so its AND / THEN lines do not add follow-on
-//! errors. Lines with a lexer error report only the lexer's diagnostic.
+//! with a broken line (its trigger, or one of its AND / THEN lines) is "poisoned": it stays
+//! out of the tree, its remaining lines are still checked, and no follow-on error such as
+//! "this statement has no THEN line" is added. Lines with a lexer error report only the
+//! lexer's diagnostic.
 //!
 //! Comments and blank lines become [`Trivia`] of the next line (leading comments, blank-line
 //! marks) or of their own line (a trailing comment), so the formatter loses none of them.
 //!
-//! - [`expr`]: expressions by precedence climbing, with nesting limits.
-//! - [`at`]: the `AT` line: times, offsets and date specs.
+//! - `expr`: expressions, one function per precedence level, with nesting limits.
+//! - `at`: the `AT` line: times, offsets and date specs.
 //!
 //! The parser is linear in the input: every token is looked at a bounded number of times,
 //! and no text is copied except names, strings and comments that go into the tree.
