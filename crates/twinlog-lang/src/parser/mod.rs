@@ -292,11 +292,21 @@ impl<'a> Parser<'a> {
                     .with_label("expected end of line")
                     .with_help("put `THEN …` on the next line")
             }
-            _ => Diagnostic::error(
-                t.span,
-                format!("expected end of line, found {}", self.found()),
-            )
-            .with_label("expected end of line"),
+            _ => {
+                let d = Diagnostic::error(
+                    t.span,
+                    format!("expected end of line, found {}", self.found()),
+                )
+                .with_label("expected end of line");
+                // `a AN b`, `x ORR y`: a misspelled operator between two operands.
+                let upper = self.text(t).to_ascii_uppercase();
+                match suggest(&upper, ["AND", "OR", "NOT"]) {
+                    Some(op) if is_name(t.kind) && upper.len() > 1 => {
+                        d.with_help(format!("did you mean `{op}`?"))
+                    }
+                    _ => d,
+                }
+            }
         };
         Err(self.push(d))
     }

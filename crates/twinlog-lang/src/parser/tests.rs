@@ -580,3 +580,10 @@ fn declaration_part_hints() {
         Some("`ALIAS` is not a keyword here; an alias is written `AS name`")
     );
 }
+
+#[test]
+fn misspelled_operator_gets_a_hint() {
+    let (_, d) = parse("MODULE m\nWHEN a ANd b\n  THEN x = 1\nWHEN a AN b\n  THEN x = 1");
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert_eq!(d[0].help.as_deref(), Some("did you mean `AND`?"));
+}
