@@ -187,7 +187,8 @@ or null for a value-less event.
 
 Output (stdout): one JSON object per line, in processing order: publications
 {\"time\", \"module\", \"variable\", \"value\"}, log records {\"time\", \"module\", \"log\"}, cycle
-errors {\"time\", \"module\", \"error\"}.
+errors {\"time\", \"module\", \"error\"}; each with \"instance\" after \"module\" when the
+module has instances. Times are RFC 3339 in the --tz zone.
 
 Exit status: 0 on success (and a match with --expect), 1 on a mismatch or bad input.
 
@@ -231,23 +232,13 @@ pub struct ModuleTestArgs {
     #[arg(long, value_name = "RFC3339")]
     pub until: Option<jiff::Timestamp>,
     /// Time zone for AT triggers and output times (IANA name, e.g. Europe/Berlin).
-    #[arg(long, value_name = "ZONE", default_value = "UTC")]
-    pub tz: String,
+    #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_tz)]
+    pub tz: jiff::tz::TimeZone,
     /// Latitude in degrees (north positive), for sunrise/sunset and seasons.
-    #[arg(
-        long,
-        value_name = "DEG",
-        allow_negative_numbers = true,
-        requires = "lon"
-    )]
+    #[arg(long, value_name = "DEG", allow_negative_numbers = true, requires = "lon", value_parser = parse_latitude)]
     pub lat: Option<f64>,
     /// Longitude in degrees (east positive), for sunrise/sunset.
-    #[arg(
-        long,
-        value_name = "DEG",
-        allow_negative_numbers = true,
-        requires = "lat"
-    )]
+    #[arg(long, value_name = "DEG", allow_negative_numbers = true, requires = "lat", value_parser = parse_longitude)]
     pub lon: Option<f64>,
     /// Compare the output with this file (JSON lines); print a diff and exit 1 on a mismatch.
     #[arg(long, value_name = "EXPECTED.jsonl")]
@@ -286,17 +277,17 @@ Examples:
 #[derive(Debug, Args)]
 pub struct BenchLogArgs {
     /// How many records to append.
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub records: u64,
-    /// Value size of each record in bytes.
-    #[arg(long, default_value_t = 100)]
-    pub size: usize,
+    /// Value size of each record in bytes (at most 1 MiB, the largest record).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub size: u64,
     /// Partitions of the benchmark topic (records spread round-robin).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub partitions: u32,
     /// When appends are acknowledged: `always` (after an fsync), an interval like `5ms`, or `never`.
-    #[arg(long, default_value = "5ms")]
-    pub fsync: String,
+    #[arg(long, default_value = "5ms", value_parser = parse_fsync)]
+    pub fsync: twinlog_log::FsyncPolicy,
     /// One JSON object with every figure.
     #[arg(long)]
     pub json: bool,
@@ -305,11 +296,45 @@ pub struct BenchLogArgs {
 #[derive(Debug, Args)]
 pub struct BenchLangArgs {
     /// How many cycles to run.
-    #[arg(long, default_value_t = 5_000_000)]
+    #[arg(long, default_value_t = 5_000_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub cycles: u64,
     /// One JSON object with every figure.
     #[arg(long)]
     pub json: bool,
+}
+
+/// An fsync policy: `always`, `never` or an interval.
+fn parse_fsync(s: &str) -> Result<twinlog_log::FsyncPolicy, String> {
+    s.parse()
+        .map_err(|e: twinlog_log::ParseFsyncPolicyError| e.to_string())
+}
+
+/// An IANA time zone known to this machine's time zone database.
+fn parse_tz(s: &str) -> Result<jiff::tz::TimeZone, String> {
+    jiff::tz::TimeZone::get(s).map_err(|e| {
+        format!("unknown time zone `{s}` ({e}); use an IANA name like Europe/Berlin or UTC")
+    })
+}
+
+fn parse_degrees(s: &str, limit: f64, what: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected {what} in degrees like 52.52; got `{s}`"))?;
+    if !(-limit..=limit).contains(&v) {
+        return Err(format!(
+            "{what} must be within -{limit} and {limit} degrees; got {v}"
+        ));
+    }
+    Ok(v)
+}
+
+fn parse_latitude(s: &str) -> Result<f64, String> {
+    parse_degrees(s, 90.0, "a latitude")
+}
+
+fn parse_longitude(s: &str) -> Result<f64, String> {
+    parse_degrees(s, 180.0, "a longitude")
 }
 
 /// `1024`, `512KiB`, `64MiB`, `1GiB`, `1GB`, `10MB`.

@@ -5,11 +5,9 @@ use crate::cli::{BenchLangArgs, BenchLogArgs};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
-use twinlog_log::FsyncPolicy;
 use twinlog_log::bench::{BenchConfig, BenchPhase, BenchReport};
 
 pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
-    let fsync: FsyncPolicy = args.fsync.parse().context("invalid --fsync")?;
     // The bench works in a fresh directory inside the data dir and removes it; a data dir
     // made just for it goes too.
     let created = !data_dir.exists();
@@ -18,9 +16,9 @@ pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
     let config = BenchConfig {
         dir: data_dir.to_path_buf(),
         records: args.records,
-        record_size: args.size,
-        partitions: args.partitions.max(1),
-        fsync,
+        record_size: args.size as usize,
+        partitions: args.partitions,
+        fsync: args.fsync,
     };
     let bar = if args.json {
         ProgressBar::hidden()

@@ -24,11 +24,8 @@ const DEFAULT_LAST: u64 = 10;
 pub fn run(data_dir: &Path, args: TailArgs) -> Result<Exit> {
     let log = open_read_only(data_dir)?;
     let count = log.partition_count(&args.topic)?;
+    // An unknown --partition is refused by the log itself, naming the partitions there are.
     let partitions: Vec<u32> = match args.partition {
-        Some(p) if p >= count => anyhow::bail!(
-            "topic {:?} has {count} partition(s) (0..{count}); there is no partition {p}",
-            args.topic
-        ),
         Some(p) => vec![p],
         None => (0..count).collect(),
     };
@@ -41,8 +38,12 @@ pub fn run(data_dir: &Path, args: TailArgs) -> Result<Exit> {
         json: args.json,
         remaining: args.max.unwrap_or(u64::MAX),
     };
+    if printer.remaining == 0 {
+        return Ok(Exit::Success);
+    }
     if args.follow {
-        super::runtime()?.block_on(follow(&log, &args.topic, starts, &mut printer))?;
+        let followed = super::runtime()?.block_on(follow(&log, &args.topic, starts, &mut printer));
+        quiet_on_broken_pipe(followed)?;
     } else {
         for (p, from) in starts {
             let end = log.end_offset(&args.topic, p)?;
@@ -52,15 +53,30 @@ pub fn run(data_dir: &Path, args: TailArgs) -> Result<Exit> {
                 let Some(last) = batch.last() else { break };
                 next = last.offset + 1;
                 for rec in batch.iter().filter(|r| r.offset < end) {
-                    if !printer.print(rec)? {
-                        break;
+                    match printer.print(rec) {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(e) => return quiet_on_broken_pipe(Err(e)).map(|()| Exit::Success),
                     }
                 }
             }
         }
     }
-    printer.out.flush()?;
+    quiet_on_broken_pipe(printer.out.flush().map_err(Into::into))?;
     Ok(Exit::Success)
+}
+
+/// `tail … | head` closes stdout early: that is the reader's choice, not an error.
+fn quiet_on_broken_pipe(r: Result<()>) -> Result<()> {
+    match r {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 fn start_offset(log: &Log, args: &TailArgs, partition: u32) -> Result<u64> {
@@ -77,7 +93,9 @@ fn start_offset(log: &Log, args: &TailArgs, partition: u32) -> Result<u64> {
     } else if args.follow {
         end
     } else {
-        end.saturating_sub(DEFAULT_LAST).max(start)
+        // `tail -n 3` prints the last 3, like tail(1); without -n the last 10.
+        end.saturating_sub(args.max.unwrap_or(DEFAULT_LAST))
+            .max(start)
     })
 }
 
@@ -102,8 +120,14 @@ async fn follow(
         });
     }
     drop(tx);
+    // One Ctrl-C future for the whole loop, polled first: a signal is never lost to a race
+    // with a ready batch.
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     loop {
         tokio::select! {
+            biased;
+            _ = &mut ctrl_c => return Ok(()),
             batch = rx.recv() => {
                 let Some(batch) = batch else { return Ok(()) };
                 for rec in &batch.context("cannot follow the topic")? {
@@ -113,7 +137,6 @@ async fn follow(
                 }
                 printer.out.flush()?;
             }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
         }
     }
 }

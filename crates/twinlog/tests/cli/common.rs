@@ -38,6 +38,13 @@ impl Env {
         cmd.arg("--data-dir").arg(self.data_dir()).args(args);
         run_cmd(cmd, stdin)
     }
+
+    /// Like [`Env::run_with_stdin`], for input that is not UTF-8.
+    pub fn run_with_bytes(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut cmd = twinlog();
+        cmd.arg("--data-dir").arg(self.data_dir()).args(args);
+        run_cmd_bytes(cmd, Some(stdin))
+    }
 }
 
 pub fn twinlog() -> Command {
@@ -46,7 +53,11 @@ pub fn twinlog() -> Command {
     cmd
 }
 
-pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {
+pub fn run_cmd(cmd: Command, stdin: Option<&str>) -> Run {
+    run_cmd_bytes(cmd, stdin.map(str::as_bytes))
+}
+
+pub fn run_cmd_bytes(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -57,7 +68,7 @@ pub fn run_cmd(mut cmd: Command, stdin: Option<&str>) -> Run {
     let mut child = cmd.spawn().expect("spawn twinlog");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        pipe.write_all(input).expect("write stdin");
     }
     let Output {
         status,

@@ -178,7 +178,7 @@ fn invalid_json_line_stops_with_its_line_number_and_keeps_earlier_lines() {
     assert!(out.stderr.contains("stdin line 3"), "{}", out.stderr);
     assert!(out.stderr.contains("not valid JSON"), "{}", out.stderr);
     assert!(
-        out.stderr.contains("publishing 2 records"),
+        out.stderr.contains("2 records were published"),
         "{}",
         out.stderr
     );
@@ -219,7 +219,7 @@ fn oversized_and_invalid_values_are_refused() {
 }
 
 #[test]
-fn many_lines_are_pipelined_and_acked_in_input_order() {
+fn many_lines_are_acked_in_input_order_with_dense_offsets() {
     let env = Env::new();
     env.run(&["topic", "create", "t", "--partitions", "2"])
         .success();
@@ -270,16 +270,36 @@ fn tail_follow_sees_records_published_later() {
     let mut child = super::common::twinlog()
         .arg("--data-dir")
         .arg(env.data_dir())
-        .args(["tail", "t", "--follow", "--max", "2", "--json"])
+        .args([
+            "tail",
+            "t",
+            "--follow",
+            "--from-beginning",
+            "--max",
+            "2",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Read on a thread so a missing line fails the test instead of hanging it.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
     env.run(&["publish", "t", "\"a\""]).success();
     env.run(&["publish", "t", "\"b\""]).success();
-    let first: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-    let second: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    let first: serde_json::Value =
+        serde_json::from_str(&rx.recv_timeout(wait).expect("first record")).unwrap();
+    let second: serde_json::Value =
+        serde_json::from_str(&rx.recv_timeout(wait).expect("second record")).unwrap();
     assert_eq!(
         (first["value"].clone(), second["value"].clone()),
         (json!("a"), json!("b"))
@@ -387,6 +407,112 @@ fn bench_log_reports_json_figures_and_cleans_up() {
         !env.data_dir().exists(),
         "the data dir made for the bench is removed"
     );
-    let bad = env.run(&["bench", "log", "--fsync", "5"]).failure(1);
-    assert!(bad.stderr.contains("--fsync"), "{}", bad.stderr);
+    let bad = env.run(&["bench", "log", "--fsync", "5"]).failure(2);
+    assert!(
+        bad.stderr.contains("--fsync") && bad.stderr.contains("`always`"),
+        "{}",
+        bad.stderr
+    );
+    let none = env.run(&["bench", "log", "--records", "0"]).failure(2);
+    assert!(none.stderr.contains("--records"), "{}", none.stderr);
+}
+
+#[test]
+fn tail_n_prints_the_last_n_of_each_partition() {
+    let env = Env::new();
+    env.run(&["topic", "create", "t"]).success();
+    let input: String = (0..20).map(|i| format!("{i}\n")).collect();
+    env.run_with_stdin(&["publish", "t", "-"], Some(&input))
+        .success();
+    let last = env
+        .run(&["tail", "t", "-n", "3", "--json"])
+        .success()
+        .json_lines();
+    let values: Vec<_> = last.iter().map(|r| r["value"].clone()).collect();
+    assert_eq!(values, [json!(17), json!(18), json!(19)]);
+    let default = env.run(&["tail", "t", "--json"]).success().json_lines();
+    assert_eq!(default.len(), 10);
+    assert_eq!(default[0]["value"], json!(10));
+    let none = env.run(&["tail", "t", "--follow", "--max", "0"]).success();
+    assert_eq!(none.stdout, "");
+}
+
+#[test]
+fn publish_keeps_publishing_when_its_output_is_closed() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let env = Env::new();
+    env.run(&["topic", "create", "t"]).success();
+    let mut child = super::common::twinlog()
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["publish", "t", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads the acks: like `publish - | head -1`, the pipe closes early.
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    for i in 0..50_000 {
+        writeln!(stdin, "{i}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = env
+        .run(&["topic", "describe", "t", "--json"])
+        .success()
+        .json_lines();
+    assert_eq!(
+        d[0]["partitions"][0]["end_offset"],
+        json!(50_000),
+        "every line was published"
+    );
+}
+
+#[test]
+fn bad_bytes_and_big_records_name_their_line() {
+    let env = Env::new();
+    env.run(&["topic", "create", "t"]).success();
+    let mut input = b"1\n".to_vec();
+    input.extend_from_slice(b"\"\xff\"\n");
+    let out = env.run_with_bytes(&["publish", "t", "-"], &input);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("stdin line 2"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 record was published"),
+        "{}",
+        out.stderr
+    );
+
+    // The key counts towards the record size.
+    let value = format!("\"{}\"", "x".repeat(1024 * 1024 - 2));
+    let out = env
+        .run_with_stdin(&["publish", "t", "--key", "k", "-"], Some(&value))
+        .failure(1);
+    assert!(
+        out.stderr.contains("stdin line 1") && out.stderr.contains("key + value"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn large_lines_are_split_into_chunks_the_log_accepts() {
+    let env = Env::new();
+    env.run(&["topic", "create", "t"]).success();
+    let line = format!("\"{}\"\n", "y".repeat(600 * 1024));
+    let input = line.repeat(30); // ~18 MiB in one go: more than one chunk
+    let acks = env
+        .run_with_stdin(&["publish", "t", "--json", "-"], Some(&input))
+        .success()
+        .json_lines();
+    assert_eq!(acks.len(), 30);
+    assert_eq!(acks[29]["offset"], json!(29));
 }

@@ -284,7 +284,7 @@ fn bad_events_are_reported_with_their_line_number() {
             "--tz",
             "Mars/Olympus",
         ])
-        .failure(1);
+        .failure(2);
     assert!(
         tz.stderr.contains("unknown time zone `Mars/Olympus`"),
         "{}",
