@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(cmd::Exit::Success) => ExitCode::SUCCESS,
         Ok(cmd::Exit::Failure) => ExitCode::from(1),
+        Err(err) if cmd::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // `{:#}` prints the whole context chain on one line: "open data dir: locked by …".
             eprintln!("error: {err:#}");

@@ -57,7 +57,7 @@ pub fn log(data_dir: &Path, args: BenchLogArgs) -> Result<Exit> {
     if args.json {
         print_json(&log_json(&report))?;
     } else {
-        print_log_report(&report);
+        print_log_report(&report)?;
     }
     Ok(Exit::Success)
 }
@@ -80,28 +80,33 @@ fn log_json(r: &BenchReport) -> serde_json::Value {
     })
 }
 
-fn print_log_report(r: &BenchReport) {
-    println!(
+fn print_log_report(r: &BenchReport) -> std::io::Result<()> {
+    outln!(
         "{} records of {} bytes, {} partition{}, fsync {}",
         r.records,
         r.record_size,
         r.partitions,
         if r.partitions == 1 { "" } else { "s" },
         r.fsync
-    );
-    println!(
+    )?;
+    outln!(
         "append  {:>12.0} records/s  {:>8.1} MB/s   ack p50 {} µs, p99 {} µs",
-        r.append_records_per_s, r.append_mb_per_s, r.append_p50_us, r.append_p99_us
-    );
-    println!(
+        r.append_records_per_s,
+        r.append_mb_per_s,
+        r.append_p50_us,
+        r.append_p99_us
+    )?;
+    outln!(
         "read    {:>12.0} records/s  {:>8.1} MB/s",
-        r.read_records_per_s, r.read_mb_per_s
-    );
-    println!(
+        r.read_records_per_s,
+        r.read_mb_per_s
+    )?;
+    outln!(
         "disk    {:>8.1} MB/s fsync'd sequential writes; the append reached {:.0} % of it",
         r.disk_mb_per_s,
         r.disk_fraction * 100.0
-    );
+    )?;
+    Ok(())
 }
 
 pub fn lang(args: BenchLangArgs) -> Result<Exit> {
@@ -132,14 +137,14 @@ pub fn lang(args: BenchLangArgs) -> Result<Exit> {
             "compile_1000_lines_ms": compile_ms,
         }))?;
     } else {
-        println!(
+        outln!(
             "cycles    {cycles_per_s:>14.0} cycles/s  ({:.1} ns per cycle, 10-statement module, one core)",
             elapsed.as_nanos() as f64 / cycles as f64
-        );
-        println!(
+        )?;
+        outln!(
             "allocs    {allocs_per_cycle:>14.3} per cycle ({allocs} in {cycles} steady-state cycles)"
-        );
-        println!("compile   {compile_ms:>14.2} ms for a 1,000-line module (best of 20)");
+        )?;
+        outln!("compile   {compile_ms:>14.2} ms for a 1,000-line module (best of 20)")?;
     }
     Ok(Exit::Success)
 }

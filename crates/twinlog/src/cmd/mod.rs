@@ -6,6 +6,15 @@
 //! - [`module`]: `module check | test | fmt`.
 //! - [`bench`]: `bench log | lang`.
 
+/// `println!` that returns the I/O error instead of panicking, so `twinlog … | head` ends
+/// quietly (main treats a broken pipe as the reader's choice, not a failure).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)
+    }};
+}
+
 mod bench;
 mod module;
 mod publish;
@@ -23,6 +32,14 @@ pub enum Exit {
     Success,
     /// The checked thing failed (diagnostics or a diff were already printed).
     Failure,
+}
+
+/// Whether an error is stdout closing under us (`twinlog … | head`).
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 pub fn run(cli: Cli) -> Result<Exit> {

@@ -41,7 +41,7 @@ pub fn check(args: ModuleCheckArgs) -> Result<Exit> {
                 if args.json {
                     print_json(&summary.json(file))?;
                 } else {
-                    println!("{}", summary.line(file));
+                    outln!("{}", summary.line(file))?;
                 }
             }
             Err((diags, source)) => {
@@ -491,11 +491,11 @@ pub fn fmt(args: ModuleFmtArgs) -> Result<Exit> {
             continue;
         }
         if args.check {
-            println!("would reformat {}", file.display());
+            outln!("would reformat {}", file.display())?;
             would_change.push(file);
         } else {
             write_atomically(file, &pretty)?;
-            println!("formatted {}", file.display());
+            outln!("formatted {}", file.display())?;
         }
     }
     if args.check && !would_change.is_empty() {

@@ -21,12 +21,12 @@ pub fn create(data_dir: &Path, args: TopicCreateArgs) -> Result<Exit> {
         print_json(&TopicJson::from(&log.describe(&args.name)?))?;
     } else {
         let kind = if args.compacted { ", compacted" } else { "" };
-        println!(
+        outln!(
             "created topic {} ({} partition{}{kind})",
             args.name,
             args.partitions,
             if args.partitions == 1 { "" } else { "s" }
-        );
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -43,7 +43,7 @@ pub fn list(data_dir: &Path, json: bool) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     if topics.is_empty() {
-        println!("no topics; create one with `twinlog topic create NAME`");
+        outln!("no topics; create one with `twinlog topic create NAME`")?;
         return Ok(Exit::Success);
     }
     let width = topics
@@ -52,10 +52,13 @@ pub fn list(data_dir: &Path, json: bool) -> Result<Exit> {
         .max()
         .unwrap_or(5)
         .max(5);
-    println!(
+    outln!(
         "{:<width$}  {:>10}  {:>12}  {:>10}  FLAGS",
-        "TOPIC", "PARTITIONS", "RECORDS", "SIZE"
-    );
+        "TOPIC",
+        "PARTITIONS",
+        "RECORDS",
+        "SIZE"
+    )?;
     for t in &topics {
         let records: u64 = t
             .partitions
@@ -64,13 +67,13 @@ pub fn list(data_dir: &Path, json: bool) -> Result<Exit> {
             .sum();
         let size: u64 = t.partitions.iter().map(|p| p.size_bytes).sum();
         let flags = if t.compacted { "compacted" } else { "" };
-        println!(
+        outln!(
             "{:<width$}  {:>10}  {:>12}  {:>10}  {flags}",
             t.name,
             t.partitions.len(),
             records,
             human_bytes(size)
-        );
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -82,9 +85,9 @@ pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
         print_json(&topic)?;
         return Ok(Exit::Success);
     }
-    println!("topic       {}", topic.name);
-    println!("compacted   {}", if topic.compacted { "yes" } else { "no" });
-    println!(
+    outln!("topic       {}", topic.name)?;
+    outln!("compacted   {}", if topic.compacted { "yes" } else { "no" })?;
+    outln!(
         "retention   {}",
         match (topic.retention_bytes, topic.retention_age_s) {
             (None, None) => "none (keep everything)".to_string(),
@@ -97,14 +100,19 @@ pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
             .collect::<Vec<_>>()
             .join(", "),
         }
-    );
-    println!();
-    println!(
+    )?;
+    outln!()?;
+    outln!(
         "{:>9}  {:>12}  {:>12}  {:>12}  {:>10}  {:>8}",
-        "PARTITION", "START", "END", "RECORDS", "SIZE", "SEGMENTS"
-    );
+        "PARTITION",
+        "START",
+        "END",
+        "RECORDS",
+        "SIZE",
+        "SEGMENTS"
+    )?;
     for p in &topic.partitions {
-        println!(
+        outln!(
             "{:>9}  {:>12}  {:>12}  {:>12}  {:>10}  {:>8}",
             p.partition,
             p.start_offset,
@@ -112,7 +120,7 @@ pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
             p.end_offset - p.start_offset,
             human_bytes(p.size_bytes),
             p.segments
-        );
+        )?;
     }
     Ok(Exit::Success)
 }

@@ -317,3 +317,27 @@ fn fmt_rewrites_to_the_canonical_layout_and_check_lists_files() {
     let out = env.run(&["module", "fmt", &broken[0]]).failure(1);
     assert!(out.stderr.contains("not formatted"), "{}", out.stderr);
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    // `twinlog module check … | head -1`: the reader stops early; no panic, no error.
+    let files: Vec<String> = examples()
+        .into_iter()
+        .flat_map(|e| e.modules)
+        .map(|p| p.to_str().unwrap().to_owned())
+        .collect();
+    let script = format!(
+        "'{}' module check {} | head -1 >/dev/null; echo \"exit=${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_twinlog"),
+        files.join(" ")
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&script)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stdout.trim(), "exit=0", "{stderr}");
+}
