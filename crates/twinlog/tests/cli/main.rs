@@ -5,3 +5,4 @@ mod common;
 mod help;
 mod log_commands;
 mod module_commands;
+mod tidy;
