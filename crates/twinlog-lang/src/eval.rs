@@ -33,7 +33,7 @@
 use crate::ir::*;
 use crate::span::Span;
 use crate::time::TimeContext;
-use crate::value::{Sym, Value};
+use crate::value::{Sym, Value, num_cmp};
 use jiff::Timestamp;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write as _;
@@ -302,8 +302,8 @@ impl Instance {
         out: &mut CycleOutput,
     ) -> Result<(), CycleError> {
         out.clear();
-        self.undo_slots.clear();
-        self.undo_vals.clear();
+        // The undo log is always empty here: `finish` and the error path drain it.
+        debug_assert!(self.undo_slots.is_empty() && self.undo_vals.is_empty());
         self.timer_undo.clear();
         self.activated.clear();
         let mut cx = Cx {
@@ -423,9 +423,13 @@ impl Instance {
 
     /// End of a successful cycle: versions, change times, publications.
     fn finish(&mut self, prog: &Program, time: Timestamp, out: &mut CycleOutput) {
-        for (k, &slot) in self.undo_slots.iter().enumerate() {
+        // One pass over the undo log: compare, count the change, drop the old value and mark
+        // the slot untouched (no second pass, no drop loop at the next cycle's start).
+        let touched = &mut self.touched;
+        for (slot, old) in self.undo_slots.drain(..).zip(self.undo_vals.drain(..)) {
             let i = slot as usize;
-            if self.values[i] != self.undo_vals[k] {
+            touched[i] = 0;
+            if self.values[i] != old {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
                 if prog.is_publish[i] {
@@ -445,14 +449,15 @@ impl Instance {
                 j -= 1;
             }
         }
-        self.activated.sort_unstable();
-        self.activated.dedup();
-        for &slot in &self.activated {
-            if !out.publications.iter().any(|p| p.slot == slot) {
-                out.publications.push(Published { slot, value: None });
+        if !self.activated.is_empty() {
+            self.activated.sort_unstable();
+            self.activated.dedup();
+            for &slot in &self.activated {
+                if !out.publications.iter().any(|p| p.slot == slot) {
+                    out.publications.push(Published { slot, value: None });
+                }
             }
         }
-        self.clear_touched();
     }
 
     fn clear_touched(&mut self) {
@@ -474,6 +479,7 @@ impl Instance {
         self.activated.clear();
     }
 
+    #[inline]
     fn write(&mut self, slot: Slot, v: Value) {
         let i = slot as usize;
         if self.touched[i] == 0 {
@@ -486,6 +492,7 @@ impl Instance {
         }
     }
 
+    #[inline]
     fn changed(&self, slot: Slot) -> bool {
         let t = self.touched[slot as usize];
         t != 0 && self.undo_vals[t as usize - 1] != self.values[slot as usize]
@@ -506,7 +513,13 @@ impl Instance {
             cx.count(i, true)?;
             match prog.actions[i] {
                 Action::Assign { slot, value } => {
-                    let v = self.eval(cx, value)?;
+                    let v = match self.peek(prog, value) {
+                        Some(v) => {
+                            cx.count(value as usize, false)?;
+                            v.clone()
+                        }
+                        None => self.eval(cx, value)?,
+                    };
                     let v = self.accept(cx, slot, v, prog.action_spans[i])?;
                     self.write(slot, v);
                 }
@@ -702,7 +715,7 @@ impl Instance {
             BinOp::Ne => return Ok(!a.lang_eq(b)),
             _ => match (a, b) {
                 (Value::Unset, _) | (_, Value::Unset) => return Ok(false),
-                (Value::Number(x), Value::Number(y)) => x.cmp(y),
+                (Value::Number(x), Value::Number(y)) => num_cmp(x, y),
                 (Value::Str(x), Value::Str(y)) => x.cmp(y),
                 (Value::Time(x), Value::Time(y)) => x.cmp(y),
                 _ => {
@@ -830,7 +843,10 @@ impl Instance {
                         let mut best = self.number(cx, ids[0])?;
                         for &a in &ids[1..] {
                             let n = self.number(cx, a)?;
-                            if (f == Builtin::Min && n < best) || (f == Builtin::Max && n > best) {
+                            let ord = num_cmp(&n, &best);
+                            if (f == Builtin::Min && ord.is_lt())
+                                || (f == Builtin::Max && ord.is_gt())
+                            {
                                 best = n;
                             }
                         }

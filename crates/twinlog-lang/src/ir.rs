@@ -10,7 +10,7 @@
 use crate::diag::Diagnostic;
 use crate::span::{LineIndex, Span};
 use crate::time::spec::AtSpec;
-use crate::value::{Sym, Value};
+use crate::value::{Sym, Value, num_cmp, num_eq};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -402,18 +402,26 @@ impl Program {
     }
 
     /// Whether a value meets the variable's constraints (unset always does).
+    #[inline]
     pub fn satisfies(&self, slot: Slot, value: &Value) -> bool {
-        let var = self.var(slot);
-        match (&var.constraint, value) {
-            (None, _) | (_, Value::Unset) => true,
-            (Some(ConstraintSet::Enum(e)), Value::Enum(s)) => self.enums[*e as usize].contains(s),
-            (Some(ConstraintSet::Numbers { values, ranges }), Value::Number(n)) => {
-                values.contains(n)
+        match &self.var(slot).constraint {
+            None => true,
+            Some(set) => self.satisfies_set(set, value),
+        }
+    }
+
+    fn satisfies_set(&self, set: &ConstraintSet, value: &Value) -> bool {
+        match (set, value) {
+            (_, Value::Unset) => true,
+            (ConstraintSet::Enum(e), Value::Enum(s)) => self.enums[*e as usize].contains(s),
+            (ConstraintSet::Numbers { values, ranges }, Value::Number(n)) => {
+                values.iter().any(|v| num_eq(v, n))
                     || ranges.iter().any(|(lo, hi)| {
-                        lo.is_none_or(|lo| *n >= lo) && hi.is_none_or(|hi| *n <= hi)
+                        lo.as_ref().is_none_or(|lo| num_cmp(n, lo).is_ge())
+                            && hi.as_ref().is_none_or(|hi| num_cmp(n, hi).is_le())
                     })
             }
-            (Some(ConstraintSet::Strings(list)), Value::Str(s)) => list.contains(s),
+            (ConstraintSet::Strings(list), Value::Str(s)) => list.contains(s),
             _ => false,
         }
     }
