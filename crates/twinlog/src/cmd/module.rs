@@ -428,7 +428,7 @@ fn compare(path: &Path, produced: &[Json]) -> Result<Exit> {
 }
 
 /// A canonical text of one output line for comparison: `time` as a UTC instant, numbers as
-/// normalised decimals, keys sorted.
+/// normalised decimals, keys sorted, null fields dropped.
 fn normalize(json: &Json) -> String {
     fn canon(key: Option<&str>, v: &Json) -> Json {
         match v {
@@ -442,7 +442,13 @@ fn normalize(json: &Json) -> String {
             },
             Json::Array(items) => Json::Array(items.iter().map(|i| canon(None, i)).collect()),
             Json::Object(m) => {
-                let mut keys: Vec<_> = m.keys().collect();
+                // A null field and an absent one say the same (`"instance": null`, the
+                // value of an `activate`).
+                let mut keys: Vec<_> = m
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, _)| k)
+                    .collect();
                 keys.sort();
                 Json::Object(
                     keys.into_iter()

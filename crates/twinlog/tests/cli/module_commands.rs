@@ -178,7 +178,7 @@ fn test_prints_a_diff_on_mismatch() {
             ),
             (
                 "right.jsonl",
-                "{\"time\": \"2024-01-01T11:00:00+01:00\", \"module\": \"lamp\", \"variable\": \"state\", \"value\": \"on\"}\n",
+                "{\"time\": \"2024-01-01T11:00:00+01:00\", \"module\": \"lamp\", \"instance\": null, \"variable\": \"state\", \"value\": \"on\"}\n",
             ),
             (
                 "wrong.jsonl",
@@ -186,7 +186,7 @@ fn test_prints_a_diff_on_mismatch() {
             ),
         ],
     );
-    // Times compare as instants: +01:00 at 11:00 is 10:00Z.
+    // Times compare as instants (+01:00 at 11:00 is 10:00Z); a null field equals an absent one.
     env.run(&[
         "module", "test", &files[0], "--events", &files[1], "--expect", &files[2],
     ])
