@@ -33,7 +33,7 @@
 use crate::ir::*;
 use crate::span::Span;
 use crate::time::TimeContext;
-use crate::value::{Sym, Value, num_cmp};
+use crate::value::{Sym, Value, num_cmp, num_eq, same_state};
 use jiff::Timestamp;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write as _;
@@ -409,7 +409,7 @@ impl Instance {
                         .iter()
                         .any(|&s| self.changed(s));
                 self.when_hits[i] =
-                    triggered && self.truth(cx, w.cond)? && self.all(cx, w.conds)?;
+                    triggered && self.truth_fast(cx, w.cond)? && self.all(cx, w.conds)?;
             }
             for (i, w) in prog.whens.iter().enumerate() {
                 if self.when_hits[i] {
@@ -429,7 +429,7 @@ impl Instance {
         for (slot, old) in self.undo_slots.drain(..).zip(self.undo_vals.drain(..)) {
             let i = slot as usize;
             touched[i] = 0;
-            if self.values[i] != old {
+            if !same_state(&self.values[i], &old) {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
                 if prog.is_publish[i] {
@@ -495,12 +495,12 @@ impl Instance {
     #[inline]
     fn changed(&self, slot: Slot) -> bool {
         let t = self.touched[slot as usize];
-        t != 0 && self.undo_vals[t as usize - 1] != self.values[slot as usize]
+        t != 0 && !same_state(&self.undo_vals[t as usize - 1], &self.values[slot as usize])
     }
 
     fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> R<bool> {
         for &c in &cx.prog.conds[conds.range()] {
-            if !self.truth(cx, c)? {
+            if !self.truth_fast(cx, c)? {
                 return Ok(false);
             }
         }
@@ -637,6 +637,52 @@ impl Instance {
         }
     }
 
+    /// [`Instance::truth`] for the shapes most conditions have, without a call: `x.value`,
+    /// and a comparison of two numbers or two enum values held by variables or constants.
+    /// It counts exactly the operations `truth` would (node, left, right); when the limit is
+    /// that close it leaves everything to `truth`, so the error is the same too.
+    #[inline(always)]
+    fn truth_fast(&self, cx: &mut Cx<'_>, node: NodeId) -> R<bool> {
+        let prog = cx.prog;
+        let room = cx.limits.max_ops_per_cycle.saturating_sub(cx.ops);
+        match prog.nodes[node as usize] {
+            Node::EnumIs(s, sym) if room >= 1 => {
+                cx.ops += 1;
+                return Ok(matches!(self.values[s as usize], Value::Enum(x) if x == sym));
+            }
+            Node::Bin(op, l, r) if room >= 3 => {
+                let ord = match (self.peek(prog, l), self.peek(prog, r)) {
+                    (Some(Value::Number(a)), Some(Value::Number(b))) => match op {
+                        BinOp::Eq | BinOp::Ne => {
+                            cx.ops += 3;
+                            return Ok(num_eq(a, b) == (op == BinOp::Eq));
+                        }
+                        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Some(num_cmp(a, b)),
+                        _ => None,
+                    },
+                    (Some(Value::Enum(a)), Some(Value::Enum(b)))
+                        if matches!(op, BinOp::Eq | BinOp::Ne) =>
+                    {
+                        cx.ops += 3;
+                        return Ok((a == b) == (op == BinOp::Eq));
+                    }
+                    _ => None,
+                };
+                if let Some(ord) = ord {
+                    cx.ops += 3;
+                    return Ok(match op {
+                        BinOp::Lt => ord.is_lt(),
+                        BinOp::Le => ord.is_le(),
+                        BinOp::Gt => ord.is_gt(),
+                        _ => ord.is_ge(),
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.truth(cx, node)
+    }
+
     /// A condition: true, false, or unset (false); anything else is an error.
     fn truth(&self, cx: &mut Cx<'_>, node: NodeId) -> R<bool> {
         // Fast paths: conditions are mostly comparisons and enum tests; no Value is built.
@@ -651,11 +697,11 @@ impl Instance {
             }
             Node::Bin(BinOp::And, l, r) => {
                 cx.count(node as usize, false)?;
-                return Ok(self.truth(cx, l)? && self.truth(cx, r)?);
+                return Ok(self.truth_fast(cx, l)? && self.truth_fast(cx, r)?);
             }
             Node::Bin(BinOp::Or, l, r) => {
                 cx.count(node as usize, false)?;
-                return Ok(self.truth(cx, l)? || self.truth(cx, r)?);
+                return Ok(self.truth_fast(cx, l)? || self.truth_fast(cx, r)?);
             }
             Node::EnumIs(s, sym) => {
                 cx.count(node as usize, false)?;

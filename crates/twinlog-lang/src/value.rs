@@ -55,6 +55,18 @@ impl PartialEq for Value {
     }
 }
 
+/// [`Value`]'s `==` (identity of state) with the hot variants compared inline: the
+/// evaluator asks it for every variable a cycle touched.
+#[inline(always)]
+pub fn same_state(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => num_eq(x, y),
+        (Value::Enum(x), Value::Enum(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// Numeric equality with a fast path for the common case of equal scales (no rescaling).
 #[inline]
 pub fn num_eq(a: &Decimal, b: &Decimal) -> bool {
