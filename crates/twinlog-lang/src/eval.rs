@@ -355,7 +355,7 @@ impl Instance {
                 };
                 let valued = value.is_some();
                 if let Some(v) = value {
-                    self.write(slot, v.clone());
+                    self.write_from(slot, v);
                 }
                 for &i in &prog.ons_by_slot[slot as usize] {
                     let on = &prog.ons[i as usize];
@@ -423,23 +423,23 @@ impl Instance {
 
     /// End of a successful cycle: versions, change times, publications.
     fn finish(&mut self, prog: &Program, time: Timestamp, out: &mut CycleOutput) {
-        // One pass over the undo log: compare, count the change, drop the old value and mark
-        // the slot untouched (no second pass, no drop loop at the next cycle's start).
-        let touched = &mut self.touched;
-        for (slot, old) in self.undo_slots.drain(..).zip(self.undo_vals.drain(..)) {
+        // Old values are read in place, never moved out (see `assign`).
+        for (k, &slot) in self.undo_slots.iter().enumerate() {
             let i = slot as usize;
-            touched[i] = 0;
-            if !same_state(&self.values[i], &old) {
+            self.touched[i] = 0;
+            if !same_state(&self.values[i], &self.undo_vals[k]) {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
                 if prog.is_publish[i] {
-                    out.publications.push(Published {
-                        slot,
-                        value: Some(self.values[i].clone()),
-                    });
+                    out.publications.push(Published { slot, value: None });
+                    if let Some(p) = out.publications.last_mut() {
+                        set_published(&mut p.value, &self.values[i]);
+                    }
                 }
             }
         }
+        self.undo_slots.clear();
+        self.undo_vals.clear();
         // Declaration order; few entries, so an insertion sort.
         let pubs = &mut out.publications;
         for i in 1..pubs.len() {
@@ -479,6 +479,19 @@ impl Instance {
         self.activated.clear();
     }
 
+    /// [`Instance::write`] from a value in place (see [`Instance::assign`] for why).
+    #[inline]
+    fn write_from(&mut self, slot: Slot, v: &Value) {
+        let i = slot as usize;
+        if self.touched[i] == 0 {
+            let old = std::mem::take(&mut self.values[i]);
+            self.undo_vals.push(old);
+            self.undo_slots.push(slot);
+            self.touched[i] = self.undo_slots.len() as u32;
+        }
+        set_value(&mut self.values[i], v);
+    }
+
     #[inline]
     fn write(&mut self, slot: Slot, v: Value) {
         let i = slot as usize;
@@ -513,15 +526,24 @@ impl Instance {
             cx.count(i, true)?;
             match prog.actions[i] {
                 Action::Assign { slot, value } => {
-                    let v = match self.peek(prog, value) {
-                        Some(v) => {
+                    let span = prog.action_spans[i];
+                    match prog.nodes[value as usize] {
+                        // A constant is checked and copied in place.
+                        Node::Const(c) => {
                             cx.count(value as usize, false)?;
-                            v.clone()
+                            self.assign(cx, slot, &prog.consts[c as usize], span)?;
                         }
-                        None => self.eval(cx, value)?,
-                    };
-                    let v = self.accept(cx, slot, v, prog.action_spans[i])?;
-                    self.write(slot, v);
+                        // A variable is copied field by field (see `write_from`).
+                        Node::Var(s) => {
+                            cx.count(value as usize, false)?;
+                            let v = copy_value(&self.values[s as usize]);
+                            self.assign(cx, slot, &v, span)?;
+                        }
+                        _ => {
+                            let v = self.eval(cx, value)?;
+                            self.assign(cx, slot, &v, span)?;
+                        }
+                    }
                 }
                 Action::Step { slot, up } => {
                     let span = prog.action_spans[i];
@@ -551,8 +573,7 @@ impl Instance {
                         n.checked_sub(Decimal::ONE)
                     };
                     let r = r.ok_or_else(|| cx.err(span, CycleErrorKind::Overflow))?;
-                    let v = self.accept(cx, slot, Value::Number(r), span)?;
-                    self.write(slot, v);
+                    self.assign(cx, slot, &Value::Number(r), span)?;
                 }
                 Action::Timer { timer, op } => {
                     let t = timer as usize;
@@ -593,6 +614,29 @@ impl Instance {
                 Action::Activate { slot } => self.activated.push(slot),
             }
         }
+        Ok(())
+    }
+
+    /// Checks `v` for `slot` and writes it. The value is taken by reference and copied into
+    /// place field by field: moving a whole `Value` right after it was built piece by piece
+    /// (tag byte, then payload) makes the CPU wait for the stores to drain (a store-forwarding
+    /// stall), and that was the largest cost of a cycle.
+    #[inline]
+    fn assign(&mut self, cx: &Cx<'_>, slot: Slot, v: &Value, span: Span) -> R<()> {
+        let var = cx.prog.var(slot);
+        let type_ok = matches!(
+            (v, var.ty),
+            (Value::Number(_), Type::Number | Type::Any)
+                | (Value::Bool(_), Type::Bool | Type::Any)
+                | (Value::Enum(_), Type::Enum(_) | Type::Any)
+        );
+        if type_ok && cx.prog.satisfies(slot, v) {
+            self.write_from(slot, v);
+            return Ok(());
+        }
+        // Everything else (strings, times, coercions, errors) the general way.
+        let v = self.accept(cx, slot, v.clone(), span)?;
+        self.write(slot, v);
         Ok(())
     }
 
@@ -924,6 +968,41 @@ impl Instance {
                 }
             }
         })
+    }
+}
+
+/// Copies `src` into `dst` variant by variant, so every load matches the store that wrote
+/// it (see [`Instance::assign`]).
+#[inline(always)]
+fn set_value(dst: &mut Value, src: &Value) {
+    match *src {
+        Value::Number(n) => *dst = Value::Number(n),
+        Value::Enum(s) => *dst = Value::Enum(s),
+        Value::Bool(b) => *dst = Value::Bool(b),
+        Value::Unset => *dst = Value::Unset,
+        _ => *dst = src.clone(),
+    }
+}
+
+/// [`set_value`] into a publication.
+#[inline(always)]
+fn set_published(dst: &mut Option<Value>, src: &Value) {
+    match *src {
+        Value::Number(n) => *dst = Some(Value::Number(n)),
+        Value::Enum(s) => *dst = Some(Value::Enum(s)),
+        Value::Bool(b) => *dst = Some(Value::Bool(b)),
+        _ => *dst = Some(src.clone()),
+    }
+}
+
+/// A copy of a value built variant by variant (see [`set_value`]).
+#[inline(always)]
+fn copy_value(src: &Value) -> Value {
+    match *src {
+        Value::Number(n) => Value::Number(n),
+        Value::Enum(s) => Value::Enum(s),
+        Value::Bool(b) => Value::Bool(b),
+        _ => src.clone(),
     }
 }
 
