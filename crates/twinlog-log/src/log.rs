@@ -353,10 +353,16 @@ impl LogInner {
         let interval = self.options.index_interval_bytes;
         let mut segments = Vec::with_capacity(bases.len().max(1));
         for (i, &base) in bases.iter().enumerate() {
-            let last = i + 1 == bases.len();
+            let next_base = bases.get(i + 1).copied();
             let path = dir.join(segment::file_name(base, "log"));
             segments.push(Arc::new(Segment::open(
-                path, base, last, writable, interval, events,
+                path,
+                base,
+                next_base.is_none(),
+                next_base,
+                writable,
+                interval,
+                events,
             )?));
         }
         if segments.is_empty() && writable {
@@ -888,9 +894,21 @@ impl Log {
             last.refresh_tail(interval)?;
         }
         let known_last = segs.last().map(|s| s.base_offset);
-        for &base in bases.iter().filter(|&&b| known_last.is_none_or(|k| b > k)) {
+        for (i, &base) in bases.iter().enumerate() {
+            if known_last.is_some_and(|k| base <= k) {
+                continue;
+            }
             let path = part.dir.join(segment::file_name(base, "log"));
-            match Segment::open(path, base, true, false, interval, &mut Vec::new()) {
+            let next_base = bases.get(i + 1).copied();
+            match Segment::open(
+                path,
+                base,
+                true,
+                next_base,
+                false,
+                interval,
+                &mut Vec::new(),
+            ) {
                 Ok(s) => segs.push(Arc::new(s)),
                 Err(LogError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e),

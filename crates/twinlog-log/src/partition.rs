@@ -95,7 +95,8 @@ impl Partition {
         while i < segs.len() && out.len() < max && from < end {
             let seg = &segs[i];
             let next_base = segs.get(i + 1).map(|s| s.base_offset);
-            if from < seg.next_offset.load(Ordering::Acquire) {
+            let seg_next = seg.next_offset.load(Ordering::Acquire);
+            if from < seg_next {
                 let (next, damaged) =
                     self.read_segment(seg, from, end, max, next_base, &mut out)?;
                 from = next;
@@ -103,6 +104,25 @@ impl Partition {
                     // Serve what came before the damage; the next read reports it.
                     break;
                 }
+            }
+            if let (Some(damage), Some(nb)) = (&seg.tail_damage, next_base)
+                && from >= seg_next
+                && from < nb
+                && from < end
+                && out.len() < max
+            {
+                // The offsets between this segment's valid end and the next segment are in
+                // damaged bytes: report them, never skip them silently.
+                if !out.is_empty() {
+                    break;
+                }
+                return Err(LogError::Corrupt {
+                    segment: seg.path.clone(),
+                    position: damage.position,
+                    offset: from,
+                    next_readable: Some(nb).filter(|&o| o < end),
+                    reason: damage.reason.clone(),
+                });
             }
             if let Some(nb) = next_base {
                 from = from.max(nb);
@@ -136,8 +156,12 @@ impl Partition {
             .max(1);
         let avg = (limit / span).max(16) as usize;
         let chunk = (max.saturating_mul(avg)).clamp(MIN_READ_CHUNK, MAX_READ_CHUNK);
+        // One past the last offset of the last valid batch seen: after damage, valid batches
+        // resume at or above it.
+        let mut good_end = seg.base_offset;
         loop {
             let stopped = self.batches(seg, pos, limit, end, chunk, |h, batch| {
+                good_end = good_end.max(h.next_offset());
                 if h.next_offset() <= from {
                     return Ok(Flow::Continue);
                 }
@@ -176,7 +200,10 @@ impl Partition {
             if !out.is_empty() {
                 return Ok((from, true));
             }
-            match segment::find_next_valid(seg, damage_pos, limit, from.min(end))? {
+            // The search starts from the end of the last good batch, not from `from`: the
+            // batch that holds `from` may begin below it, and records before `from` in it
+            // are skipped by the loop above.
+            match segment::find_next_valid(seg, damage_pos, limit, good_end)? {
                 Some((q, h)) if h.base_offset <= from => pos = q,
                 resumed => {
                     let next_readable = resumed
@@ -286,7 +313,7 @@ impl Partition {
     pub fn offset_for_timestamp(&self, ts: Timestamp) -> Result<Option<u64>, LogError> {
         let ts = ts.as_micros();
         let end = self.end_offset();
-        for seg in self.snapshot() {
+        for seg in &self.snapshot() {
             if seg.base_offset >= end {
                 break;
             }
@@ -300,7 +327,7 @@ impl Partition {
             };
             let limit = seg.size.load(Ordering::Acquire);
             let mut found = None;
-            let stopped = self.batches(&seg, pos, limit, end, MIN_READ_CHUNK, |h, batch| {
+            let stopped = self.batches(seg, pos, limit, end, MIN_READ_CHUNK, |h, batch| {
                 if h.next_offset() <= from || h.max_timestamp < ts {
                     return Ok(Flow::Continue);
                 }
@@ -359,6 +386,17 @@ impl Partition {
                 offset: seg.base_offset,
                 next_readable: None,
                 reason,
+            });
+        }
+        if let Some(damage) = &seg.tail_damage {
+            // Compaction must not rewrite a segment without its damaged tail: that would
+            // turn unreadable records into a silent gap.
+            return Err(LogError::Corrupt {
+                segment: seg.path.clone(),
+                position: damage.position,
+                offset: seg.next_offset.load(Ordering::Acquire),
+                next_readable: None,
+                reason: damage.reason.clone(),
             });
         }
         Ok(())

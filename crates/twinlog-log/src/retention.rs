@@ -196,10 +196,13 @@ fn rewrite(
     }
     fs::rename(&tmp, &seg.path).map_err(|e| LogError::io("renaming", &tmp, e))?;
     sync_dir(seg.path.parent().unwrap_or(Path::new(".")))?;
+    // Never the last segment (compaction leaves the active one alone), and the file was just
+    // written whole: `next_base` only matters for damage, so the segment's own end will do.
     Segment::open(
         seg.path.clone(),
         seg.base_offset,
         true,
+        Some(seg_next),
         true,
         interval,
         &mut Vec::new(),

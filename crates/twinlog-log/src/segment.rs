@@ -35,6 +35,18 @@ pub(crate) struct Segment {
     pub next_offset: AtomicU64,
     pub max_timestamp: AtomicI64,
     pub index: RwLock<SegmentIndex>,
+    /// Damage at the end of a sealed segment: bytes after the last valid batch that hold
+    /// records the next segment does not (see [`Segment::open`]). Reads of those offsets fail.
+    pub tail_damage: Option<TailDamage>,
+}
+
+/// Where a sealed segment's valid batches end before its file does, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TailDamage {
+    /// The byte position of the first bad batch.
+    pub position: u64,
+    /// What check failed there.
+    pub reason: String,
 }
 
 impl Segment {
@@ -75,6 +87,7 @@ impl Segment {
             next_offset: AtomicU64::new(base),
             max_timestamp: AtomicI64::new(i64::MIN),
             index: RwLock::new(SegmentIndex::default()),
+            tail_damage: None,
         })
     }
 
@@ -83,12 +96,19 @@ impl Segment {
     /// `full_scan`: validate every batch and rebuild the indexes from them (the active
     /// segment, or when the index files fail validation). Otherwise the index files are
     /// validated and only the batches after the last index entry are scanned.
+    /// `next_base`: the base offset of the segment after this one, None for the last segment.
+    /// Only the last segment can end in a torn write (the writer syncs a segment's data
+    /// before it creates the next one), so only there are bad trailing bytes a torn tail the
+    /// writer truncates. In a sealed segment they are damage to acknowledged records: they are
+    /// kept, reported as a [`RecoveryEvent::CorruptRegion`] up to `next_base`, and reads of
+    /// those offsets fail with [`LogError::Corrupt`].
     /// `writable`: the writer may truncate a torn tail and rewrite index files; read-only
     /// opens change nothing on disk.
     pub fn open(
         path: PathBuf,
         base: u64,
         full_scan: bool,
+        next_base: Option<u64>,
         writable: bool,
         interval: u32,
         events: &mut Vec<RecoveryEvent>,
@@ -102,7 +122,7 @@ impl Segment {
             .metadata()
             .map_err(|e| LogError::io("reading metadata of", &path, e))?
             .len();
-        let seg = Segment {
+        let mut seg = Segment {
             base_offset: base,
             path,
             file,
@@ -110,12 +130,13 @@ impl Segment {
             next_offset: AtomicU64::new(base),
             max_timestamp: AtomicI64::new(i64::MIN),
             index: RwLock::new(SegmentIndex::default()),
+            tail_damage: None,
         };
         let on_disk = seg.load_index_files(file_len);
         // With a valid index, only the batches after the last entry are scanned; the batch at
         // the last entry is already accounted for (the running maximum of the time index
         // includes it by construction), so the scan skips observing it.
-        let (mut idx, start_pos, rebuilt_reason) = match (&on_disk, full_scan) {
+        let (mut idx, start_pos, mut rebuilt_reason) = match (&on_disk, full_scan) {
             (Ok(idx), false) => match seg.check_last_entry(idx, file_len) {
                 Ok(()) => {
                     let pos = idx.offsets.last().map_or(0, |&(_, p)| u64::from(p));
@@ -131,11 +152,20 @@ impl Segment {
         } else {
             Some(start_pos)
         };
-        let outcome = scan(&seg.file, &seg.path, file_len, start_pos, base, |pos, h| {
+        let mut outcome = scan(&seg.file, &seg.path, file_len, start_pos, base, |pos, h| {
             if Some(pos) != skip {
                 idx.observe(interval, base, pos, h);
             }
         })?;
+        if outcome.end_pos < file_len && start_pos > 0 {
+            // Damage after the last index entry (possibly in the batch it points at): scan the
+            // whole segment, so where the valid batches end and their offsets are exact.
+            idx = SegmentIndex::default();
+            rebuilt_reason.get_or_insert_with(|| "damage after the last index entry".into());
+            outcome = scan(&seg.file, &seg.path, file_len, 0, base, |pos, h| {
+                idx.observe(interval, base, pos, h);
+            })?;
+        }
         for r in &outcome.regions {
             tracing::warn!(segment = %seg.path.display(), position = r.position, len = r.len, "corrupt region in the middle of a segment; its records are unreadable");
             events.push(RecoveryEvent::CorruptRegion {
@@ -146,7 +176,23 @@ impl Segment {
                 next_offset: r.next_offset,
             });
         }
-        if outcome.end_pos < file_len && writable {
+        let sealed_next = next_base.filter(|_| outcome.end_pos < file_len);
+        if let Some(next_base) = sealed_next {
+            let reason = damage_reason(&seg.file, &seg.path, file_len, outcome.end_pos)?;
+            let first_offset = outcome.next_offset.unwrap_or(base);
+            tracing::warn!(segment = %seg.path.display(), position = outcome.end_pos, first_offset, next_offset = next_base, %reason, "corrupt batch at the end of a sealed segment; its records are unreadable");
+            events.push(RecoveryEvent::CorruptRegion {
+                segment: seg.path.clone(),
+                position: outcome.end_pos,
+                len: file_len - outcome.end_pos,
+                first_offset,
+                next_offset: next_base,
+            });
+            seg.tail_damage = Some(TailDamage {
+                position: outcome.end_pos,
+                reason,
+            });
+        } else if outcome.end_pos < file_len && writable {
             tracing::warn!(segment = %seg.path.display(), position = outcome.end_pos, bytes = file_len - outcome.end_pos, "truncating a torn batch at the end of the segment");
             seg.file
                 .set_len(outcome.end_pos)
@@ -333,6 +379,31 @@ fn valid_at(
         return Ok(None);
     };
     Ok(format::check_crc(&h, batch).ok().map(|()| h))
+}
+
+/// Why the bytes at `pos` (where a scan stopped before `file_len`) are not a valid batch.
+fn damage_reason(file: &File, path: &Path, file_len: u64, pos: u64) -> Result<String, LogError> {
+    let mut r = ChunkReader::new(file, path, file_len);
+    let Some(head) = r.get(pos, BATCH_HEADER_LEN)? else {
+        return Ok(format!(
+            "{} bytes after the last valid batch are too short for a batch header",
+            file_len - pos
+        ));
+    };
+    let h = match BatchHeader::parse(head) {
+        Ok(h) => h,
+        Err(e) => return Ok(e.to_string()),
+    };
+    let Some(batch) = r.get(pos, h.batch_len as usize)? else {
+        return Ok("batch extends past the end of the segment".into());
+    };
+    Ok(match format::check_crc(&h, batch) {
+        Err(e) => e.to_string(),
+        Ok(()) => format!(
+            "batch with base offset {} is out of order in the segment",
+            h.base_offset
+        ),
+    })
 }
 
 /// Finds the first valid batch starting after `pos` (resynchronisation after damage).

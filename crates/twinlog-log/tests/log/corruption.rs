@@ -5,13 +5,17 @@
 use std::fs::{self, OpenOptions};
 use std::path::Path;
 
-use twinlog_log::{Log, LogError, RecoveryEvent, Timestamp, TopicConfig};
+use twinlog_log::{FsyncPolicy, Log, LogError, LogOptions, RecoveryEvent, Timestamp, TopicConfig};
 
-use crate::support::{append_range, batches, open_small, read_all, rec, segments};
+use crate::support::{append_range, batches, open_small, read_all, rec, segments, small};
 
 /// A closed data dir with topic "t": 2000 records over several 8 KiB segments.
 fn build(dir: &Path) {
-    let log = open_small(dir);
+    build_with(dir, small(FsyncPolicy::Always));
+}
+
+fn build_with(dir: &Path, options: LogOptions) {
+    let log = Log::open(dir, options).unwrap();
     log.create_topic("t", TopicConfig::default()).unwrap();
     append_range(&log, "t", 0, 0, 2000, 10);
 }
@@ -213,4 +217,97 @@ fn damaged_truncated_or_missing_indexes_are_rebuilt() {
         "{:?}",
         log.recovery_report()
     );
+}
+
+/// Options with small segments and the given index density (a sparse index makes reads scan
+/// from the segment's start, through any damage before the offset asked for).
+fn with_index_interval(interval: u32) -> LogOptions {
+    LogOptions {
+        index_interval_bytes: interval,
+        ..small(FsyncPolicy::Always)
+    }
+}
+
+#[test]
+fn damage_at_the_end_of_a_sealed_segment_is_reported_not_truncated() {
+    for interval in [512, 1 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        build_with(dir.path(), with_index_interval(interval));
+        let segs = segments(dir.path(), "t", 0);
+        let (first, next_base) = (&segs[0], batches(&segs[1])[0].1.base_offset);
+        let (pos, h) = *batches(first).last().unwrap();
+        assert_eq!(h.next_offset(), next_base);
+        flip(first, pos + 60);
+        let len = fs::metadata(first).unwrap().len();
+
+        for round in 0..2 {
+            // Reopening twice: the damage stays reported, nothing was cut away.
+            let log = Log::open(dir.path(), with_index_interval(interval)).unwrap();
+            let events = &log.recovery_report().events;
+            assert!(
+                events.iter().any(|e| matches!(e, RecoveryEvent::CorruptRegion { segment, position, len: l, first_offset, next_offset }
+                    if segment == first && *position == pos && *l == len - pos && *first_offset == h.base_offset && *next_offset == next_base)),
+                "interval {interval}, round {round}: {events:?}"
+            );
+            assert!(
+                !events
+                    .iter()
+                    .any(|e| matches!(e, RecoveryEvent::TruncatedTornTail { .. })),
+                "a sealed segment is never truncated: {events:?}"
+            );
+            assert_eq!(fs::metadata(first).unwrap().len(), len);
+            assert_eq!(log.end_offset("t", 0).unwrap(), 2000);
+
+            // Records before the damage come back, then the damage is reported, not skipped.
+            let before = log.read("t", 0, 0, 10_000).unwrap();
+            assert_eq!(before.len() as u64, h.base_offset);
+            assert!(before.iter().enumerate().all(|(i, r)| r.offset == i as u64));
+            for from in [h.base_offset, h.base_offset + 3] {
+                let err = log.read("t", 0, from, 10).unwrap_err();
+                let LogError::Corrupt {
+                    segment,
+                    position,
+                    offset,
+                    next_readable,
+                    ..
+                } = &err
+                else {
+                    panic!("expected Corrupt, got {err:?}")
+                };
+                assert_eq!(
+                    (segment, *position, *offset, *next_readable),
+                    (first, pos, from, Some(next_base)),
+                    "{err}"
+                );
+            }
+            let after = read_all(&log, "t", 0, next_base);
+            assert_eq!(after.len() as u64, 2000 - next_base);
+            assert_eq!(after[0].record, rec(next_base));
+        }
+    }
+}
+
+#[test]
+fn a_read_inside_an_intact_batch_after_damage_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    build_with(dir.path(), with_index_interval(1 << 20));
+    let first = segments(dir.path(), "t", 0).remove(0);
+    let list = batches(&first);
+    let ((pos, damaged), (_, intact)) = (list[2], list[3]);
+    flip(&first, pos + 60);
+    let log = Log::open(dir.path(), with_index_interval(1 << 20)).unwrap();
+    for from in intact.base_offset..intact.next_offset() {
+        let got = log.read("t", 0, from, 5).unwrap();
+        let offsets: Vec<u64> = got.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, (from..from + 5).collect::<Vec<_>>());
+        assert_eq!(got[0].record, rec(from));
+    }
+    for from in damaged.base_offset..damaged.next_offset() {
+        let err = log.read("t", 0, from, 5).unwrap_err();
+        assert!(
+            matches!(err, LogError::Corrupt { offset, next_readable: Some(n), .. }
+                if offset == from && n == intact.base_offset),
+            "{err:?}"
+        );
+    }
 }
