@@ -480,7 +480,7 @@ impl Instance {
     }
 
     /// [`Instance::write`] from a value in place (see [`Instance::assign`] for why).
-    #[inline]
+    #[inline(always)]
     fn write_from(&mut self, slot: Slot, v: &Value) {
         let i = slot as usize;
         if self.touched[i] == 0 {
@@ -505,7 +505,7 @@ impl Instance {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn changed(&self, slot: Slot) -> bool {
         let t = self.touched[slot as usize];
         t != 0 && !same_state(&self.undo_vals[t as usize - 1], &self.values[slot as usize])
