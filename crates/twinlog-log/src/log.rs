@@ -926,6 +926,23 @@ impl Log {
         Ok(())
     }
 
+    /// Test hook: the next fsync of this partition's segment data (by the syncer, or when the
+    /// writer seals a segment) fails with OS error `errno` (e.g. 5, EIO), as a failing disk
+    /// would.
+    #[doc(hidden)]
+    pub fn inject_sync_error(
+        &self,
+        topic: &str,
+        partition: u32,
+        errno: i32,
+    ) -> Result<(), LogError> {
+        self.inner
+            .part(topic, partition)?
+            .sync_fault
+            .store(errno, Ordering::Release);
+        Ok(())
+    }
+
     /// Test hook: the next write of this partition's writer writes half its bytes and then
     /// fails with OS error `errno` (e.g. 28, ENOSPC), as a full disk would.
     #[doc(hidden)]

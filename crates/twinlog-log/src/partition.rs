@@ -29,6 +29,8 @@ pub(crate) struct Partition {
     pub visible: watch::Sender<u64>,
     /// Test hook: an errno the writer's next write fails with (0: none).
     pub fault: AtomicI32,
+    /// Test hook: an errno the next fsync of segment data fails with (0: none).
+    pub sync_fault: AtomicI32,
     /// The read buffer reused across reads (see [`Segment::read_bytes`]).
     read_pool: Mutex<BytesMut>,
 }
@@ -59,6 +61,7 @@ impl Partition {
             segments: RwLock::new(segments),
             visible: watch::Sender::new(end),
             fault: AtomicI32::new(0),
+            sync_fault: AtomicI32::new(0),
             read_pool: Mutex::new(BytesMut::new()),
         }
     }

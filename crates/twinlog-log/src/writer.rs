@@ -7,6 +7,8 @@
 //! so concurrent appends share fsyncs), at the next tick for `Interval` — then publishes the
 //! new visible end offset and resolves the appends' futures. With `Never` the writer does
 //! that itself right after the write. Any failed write or fsync poisons the whole log.
+//! Sealing a segment syncs its data and indexes on the writer thread before the next segment
+//! file is created, so a later segment never exists on disk in front of unsynced records.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -114,8 +116,7 @@ impl Drop for WriterHandle {
 struct SyncState {
     acks: Vec<(AppendAck, AckSender)>,
     end_offset: u64,
-    /// Sealed segments whose data must be synced before the pending acks.
-    sealed: Vec<Arc<Segment>>,
+    /// The segment being written; sealed ones were synced by the writer when it rolled.
     current: Arc<Segment>,
     shutdown: bool,
 }
@@ -131,6 +132,15 @@ fn clone_io(e: &io::Error) -> io::Error {
         Some(code) => io::Error::from_raw_os_error(code),
         None => io::Error::new(e.kind(), e.to_string()),
     }
+}
+
+/// `fdatasync` of a segment's data, failing instead if the partition's test hook is armed.
+fn sync_data(part: &Partition, file: &File) -> io::Result<()> {
+    let fault = part.sync_fault.swap(0, Ordering::AcqRel);
+    if fault != 0 {
+        return Err(io::Error::from_raw_os_error(fault));
+    }
+    file.sync_data()
 }
 
 fn fail_all(acks: Vec<(AppendAck, AckSender)>, op: &'static str, path: &PathBuf, e: &io::Error) {
@@ -200,7 +210,6 @@ impl Writer {
                     state: Mutex::new(SyncState {
                         acks: Vec::new(),
                         end_offset: next_offset,
-                        sealed: Vec::new(),
                         current: seg.clone(),
                         shutdown: false,
                     }),
@@ -302,10 +311,8 @@ impl Writer {
                 && self.size + self.buf.len() as u64 + len > self.config.segment_bytes
             {
                 result = self.flush().and_then(|()| self.roll());
-                if result.is_err() {
-                    let _ = p.tx.send(Err(LogError::Poisoned {
-                        cause: "an earlier write in this group failed".into(),
-                    }));
+                if let Err((path, e)) = &result {
+                    let _ = p.tx.send(Err(LogError::io("sealing", path, clone_io(e))));
                     break;
                 }
             }
@@ -410,14 +417,23 @@ impl Writer {
     }
 
     /// Seals the current segment and starts a new one at the next offset.
+    ///
+    /// Unless the policy is `Never`, the old segment's data and then its indexes are synced
+    /// before the new file is created: were the new segment durable first, a power cut could
+    /// keep it while losing the end of the old one, leaving a permanent gap of offsets that
+    /// recovery cannot tell from damage (and the syncer then only ever syncs one file).
     fn roll(&mut self) -> Result<(), (PathBuf, io::Error)> {
         let durable = self.config.fsync != FsyncPolicy::Never;
         if durable {
-            for f in [&self.index_file, &self.timeindex_file]
-                .into_iter()
-                .flatten()
-            {
-                f.sync_data().map_err(|e| (self.seg.index_path(), e))?;
+            sync_data(&self.part, &self.seg.file).map_err(|e| (self.seg.path.clone(), e))?;
+            let indexes = [
+                (&self.index_file, self.seg.index_path()),
+                (&self.timeindex_file, self.seg.timeindex_path()),
+            ];
+            for (f, path) in indexes {
+                if let Some(f) = f {
+                    f.sync_data().map_err(|e| (path, e))?;
+                }
             }
         }
         let new_path = self
@@ -432,11 +448,8 @@ impl Writer {
                 .map_err(|e| (self.part.dir.clone(), e))?;
         }
         let new = Arc::new(new);
-        let old = std::mem::replace(&mut self.seg, new.clone());
+        self.seg = new.clone();
         self.part.segments.write().expect("segments lock").push(new);
-        if let Some((shared, _)) = &self.sync {
-            shared.state.lock().expect("sync lock").sealed.push(old);
-        }
         self.size = 0;
         self.max_ts = i64::MIN;
         self.open_index_files()
@@ -462,10 +475,10 @@ fn sync_loop(shared: &SyncShared, part: &Partition, policy: FsyncPolicy, poison:
     let mut last_sync = Instant::now();
     loop {
         let mut st = shared.state.lock().expect("sync lock");
-        while st.acks.is_empty() && st.sealed.is_empty() && !st.shutdown {
+        while st.acks.is_empty() && !st.shutdown {
             st = shared.cv.wait(st).expect("sync lock");
         }
-        if st.acks.is_empty() && st.sealed.is_empty() && st.shutdown {
+        if st.acks.is_empty() && st.shutdown {
             return;
         }
         loop {
@@ -481,18 +494,11 @@ fn sync_loop(shared: &SyncShared, part: &Partition, policy: FsyncPolicy, poison:
                 .0;
         }
         let acks = std::mem::take(&mut st.acks);
-        let sealed = std::mem::take(&mut st.sealed);
         let current = st.current.clone();
         let end = st.end_offset;
         drop(st);
         last_sync = Instant::now();
-        let mut result = Ok(());
-        for seg in sealed.iter().chain(std::iter::once(&current)) {
-            if let Err(e) = seg.file.sync_data() {
-                result = Err((seg.path.clone(), e));
-                break;
-            }
-        }
+        let result = sync_data(part, &current.file).map_err(|e| (current.path.clone(), e));
         match result {
             Ok(()) if poison.check().is_ok() => {
                 part.visible.send_if_modified(|v| {

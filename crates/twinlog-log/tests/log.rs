@@ -23,3 +23,5 @@ mod lock;
 mod retention;
 #[path = "log/support.rs"]
 mod support;
+#[path = "log/sync_failure.rs"]
+mod sync_failure;
