@@ -81,6 +81,13 @@ pub struct Published {
     pub value: Option<Value>,
 }
 
+impl Published {
+    const EMPTY: Published = Published {
+        slot: 0,
+        value: None,
+    };
+}
+
 /// What a cycle produced. Owned by the caller and reused: [`Instance::run_cycle`] clears it.
 #[derive(Debug, Default)]
 pub struct CycleOutput {
@@ -431,8 +438,11 @@ impl Instance {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
                 if prog.is_publish[i] {
-                    out.publications.push(Published { slot, value: None });
+                    // Pushed from a constant and filled in place: a `Published` built on
+                    // the stack and then moved stalls like a `Value` (see `assign`).
+                    out.publications.push(Published::EMPTY);
                     if let Some(p) = out.publications.last_mut() {
+                        p.slot = slot;
                         set_published(&mut p.value, &self.values[i]);
                     }
                 }
@@ -694,6 +704,17 @@ impl Instance {
                 cx.ops += 1;
                 return Ok(matches!(self.values[s as usize], Value::Enum(x) if x == sym));
             }
+            Node::Var(s) if room >= 1 => match self.values[s as usize] {
+                Value::Bool(b) => {
+                    cx.ops += 1;
+                    return Ok(b);
+                }
+                Value::Unset => {
+                    cx.ops += 1;
+                    return Ok(false);
+                }
+                _ => {}
+            },
             Node::Bin(op, l, r) if room >= 3 => {
                 let ord = match (self.peek(prog, l), self.peek(prog, r)) {
                     (Some(Value::Number(a)), Some(Value::Number(b))) => match op {
@@ -832,10 +853,46 @@ impl Instance {
         })
     }
 
+    /// `l op r` for `+ - * /` (the node itself already counted).
+    fn arith(&self, cx: &mut Cx<'_>, op: BinOp, l: NodeId, r: NodeId, node: NodeId) -> R<Decimal> {
+        let span = || cx.prog.node_spans[node as usize];
+        let a = self.number(cx, l)?;
+        let b = self.number(cx, r)?;
+        let result = match op {
+            BinOp::Add => a.checked_add(b),
+            BinOp::Sub => a.checked_sub(b),
+            BinOp::Mul => a.checked_mul(b),
+            _ => {
+                if b.is_zero() {
+                    return Err(cx.err(span(), CycleErrorKind::DivisionByZero));
+                }
+                // Trailing zeros dropped: 10 / 4 is 2.5, not 2.50.
+                a.checked_div(b).map(|q| q.normalize())
+            }
+        };
+        result.ok_or_else(|| cx.err(span(), CycleErrorKind::Overflow))
+    }
+
     fn number(&self, cx: &mut Cx<'_>, node: NodeId) -> R<Decimal> {
-        if let Some(Value::Number(n)) = self.peek(cx.prog, node) {
-            cx.count(node as usize, false)?;
-            return Ok(*n);
+        match cx.prog.nodes[node as usize] {
+            Node::Var(s) => {
+                if let Value::Number(n) = self.values[s as usize] {
+                    cx.count(node as usize, false)?;
+                    return Ok(n);
+                }
+            }
+            Node::Const(c) => {
+                if let Value::Number(n) = cx.prog.consts[c as usize] {
+                    cx.count(node as usize, false)?;
+                    return Ok(n);
+                }
+            }
+            // Arithmetic without a `Value` in between (no stalled reload, see `assign`).
+            Node::Bin(op @ (BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div), l, r) => {
+                cx.count(node as usize, false)?;
+                return self.arith(cx, op, l, r, node);
+            }
+            _ => {}
         }
         match self.eval(cx, node)? {
             Value::Number(n) => Ok(n),
@@ -908,21 +965,7 @@ impl Instance {
                     Value::Bool(self.compare(cx, op, l, r, node)?)
                 }
                 BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
-                    let a = self.number(cx, l)?;
-                    let b = self.number(cx, r)?;
-                    let result = match op {
-                        BinOp::Add => a.checked_add(b),
-                        BinOp::Sub => a.checked_sub(b),
-                        BinOp::Mul => a.checked_mul(b),
-                        _ => {
-                            if b.is_zero() {
-                                return Err(cx.err(span(), CycleErrorKind::DivisionByZero));
-                            }
-                            // Trailing zeros dropped: 10 / 4 is 2.5, not 2.50.
-                            a.checked_div(b).map(|q| q.normalize())
-                        }
-                    };
-                    Value::Number(result.ok_or_else(|| cx.err(span(), CycleErrorKind::Overflow))?)
+                    Value::Number(self.arith(cx, op, l, r, node)?)
                 }
             },
             Node::Call(f, args) => {
