@@ -13,9 +13,18 @@
 //! Inputs at the same instant are processed ticks first, then timer expiries, then messages
 //! in the order they were produced (input events in input order, then what their cycles
 //! published: first in, first out). A publication is a message stamped with its cycle's time,
-//! delivered after that cycle ends. A cascade at one instant is cut after
-//! [`Simulator::cascade_limit`] cycles with a [`SimOutput::CycleError`] naming the modules in
-//! the loop; the simulation then goes on with the next instant.
+//! delivered after that cycle ends.
+//!
+//! Cascades: only cycles caused by publications count. Every input event, tick and timer
+//! expiry starts a causal chain; a message published by a cycle that handled a message of
+//! depth `d` has depth `d + 1` (a tick or timer cycle counts as depth 0). A message deeper
+//! than [`Simulator::cascade_limit`] is not delivered: a [`SimOutput::CycleError`] names the
+//! modules that repeat in its chain, and only the messages of that chain are dropped —
+//! unrelated inputs and other chains at the same instant go on. So 5,000 input events at one
+//! instant, or one message to 5,000 instances, are no cascade. A chain that fans out (each
+//! cycle publishing to several subscribers) is also cut once it has run
+//! `cascade_limit × 1,000` publication-caused cycles, so a branching loop cannot run
+//! exponentially long before reaching the depth limit.
 //!
 //! Instances: a message carrying an instance key reaches that instance of a module declared
 //! `MODULE m[key]` (creating it on its first message); a message without a key reaches every
@@ -139,12 +148,27 @@ enum Target {
     Direct(usize, Slot),
 }
 
+/// Where a message (or a cycle) sits in its causal chain at the current instant.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cause {
+    /// Index into `Simulator::chains`: the input, tick or timer that started the chain.
+    chain: u32,
+    /// Publications between the chain's start and this message (0 for an input event).
+    depth: u32,
+    /// Index into `Simulator::links`: the cycle that published this message, if any.
+    link: u32,
+}
+
+/// No link: the message was not published by a cycle.
+const NO_LINK: u32 = u32::MAX;
+
 #[derive(Debug, Clone)]
 struct Msg {
     target: Target,
     instance: Option<Arc<str>>,
     /// External form (enum values as strings).
     value: Option<Value>,
+    cause: Cause,
 }
 
 #[derive(Debug)]
@@ -176,8 +200,12 @@ pub struct Simulator {
     /// Ticks up to and including this minute are done.
     ticked_through: Option<Timestamp>,
     queue: VecDeque<Msg>,
-    cycles_at_instant: u32,
-    loop_counts: Vec<u32>,
+    /// Per causal chain at the current instant: the publication-caused cycles it has run, or
+    /// `u32::MAX` once it was cut. Cleared when the clock moves.
+    chains: Vec<u32>,
+    /// The publishing cycles of the current instant, as (module, parent link): walked back
+    /// from a message cut by the cascade limit to name the modules in its loop.
+    links: Vec<(u32, u32)>,
     output: Vec<SimOutput>,
     out: CycleOutput,
 }
@@ -221,8 +249,8 @@ impl Simulator {
             last_event: None,
             ticked_through: None,
             queue: VecDeque::new(),
-            cycles_at_instant: 0,
-            loop_counts: vec![0; programs.len()],
+            chains: Vec::new(),
+            links: Vec::new(),
             output: Vec::new(),
             out: CycleOutput::new(),
         };
@@ -439,10 +467,12 @@ impl Simulator {
     fn deliver_event(&mut self, e: &SimEvent, target: Target) {
         self.last_event = Some(e.time);
         self.advance(e.time);
+        let cause = self.new_chain();
         self.queue.push_back(Msg {
             target,
             instance: e.instance.as_deref().map(Arc::from),
             value: e.value.clone(),
+            cause,
         });
     }
 
@@ -507,7 +537,8 @@ impl Simulator {
 
     fn start_clock(&mut self, t: Timestamp) {
         self.now = Some(t);
-        self.cycles_at_instant = 0;
+        self.chains.clear();
+        self.links.clear();
         // A tick at the start minute fires only if the clock starts on the minute.
         let before = t.checked_sub(SignedDuration::from_secs(1)).unwrap_or(t);
         self.ticked_through = Some(floor_minute(before));
@@ -519,8 +550,8 @@ impl Simulator {
     fn set_now(&mut self, t: Timestamp) {
         if self.now != Some(t) {
             self.now = Some(t);
-            self.cycles_at_instant = 0;
-            self.loop_counts.iter_mut().for_each(|c| *c = 0);
+            self.chains.clear();
+            self.links.clear();
         }
     }
 
@@ -568,7 +599,8 @@ impl Simulator {
             if self.modules[m].next_at.is_some_and(|n| n <= t) {
                 if tick {
                     for i in 0..self.modules[m].instances.len() {
-                        self.cycle(m, i, t, &Input::Tick);
+                        let cause = self.new_chain();
+                        self.cycle(m, i, t, &Input::Tick, cause);
                     }
                 }
                 // Always move on, so a stale tick time can never hold the clock back.
@@ -589,22 +621,38 @@ impl Simulator {
                 }
             }
             let Some((_, m, i, timer)) = best else { break };
+            let cause = self.new_chain();
             if let Some(r) = self.modules[m].timer_route[timer as usize] {
                 let key = self.modules[m].instances[i].key().cloned();
                 self.queue.push_back(Msg {
                     target: Target::Route(r),
                     instance: key,
                     value: None,
+                    cause,
                 });
             }
-            self.cycle(m, i, t, &Input::Timer(timer));
+            self.cycle(m, i, t, &Input::Timer(timer), cause);
+        }
+    }
+
+    /// Starts a causal chain at the current instant (an input event, a tick, a timer).
+    fn new_chain(&mut self) -> Cause {
+        self.chains.push(0);
+        Cause {
+            chain: (self.chains.len() - 1) as u32,
+            depth: 0,
+            link: NO_LINK,
         }
     }
 
     /// Delivers queued messages until none is left, within the cascade limit.
     fn drain(&mut self) {
         let Some(now) = self.now else { return };
-        while let Some(msg) = self.queue.pop_front() {
+        'messages: while let Some(msg) = self.queue.pop_front() {
+            let chain = msg.cause.chain as usize;
+            if self.chains[chain] == u32::MAX {
+                continue;
+            }
             let subscribers: Vec<(usize, Slot)> = match msg.target {
                 Target::Route(r) => self.routes[r].clone(),
                 Target::Direct(m, s) => vec![(m, s)],
@@ -635,9 +683,13 @@ impl Simulator {
                     vec![0]
                 };
                 for i in targets {
-                    if self.cycles_at_instant >= self.cascade_limit {
-                        self.cascade_overflow(now, m);
-                        return;
+                    if msg.cause.depth > 0 {
+                        let fan_out = self.cascade_limit.saturating_mul(1_000);
+                        if msg.cause.depth > self.cascade_limit || self.chains[chain] >= fan_out {
+                            self.cascade_overflow(now, m, &msg);
+                            continue 'messages;
+                        }
+                        self.chains[chain] += 1;
                     }
                     self.cycle(
                         m,
@@ -647,34 +699,55 @@ impl Simulator {
                             slot,
                             value: value.clone(),
                         },
+                        msg.cause,
                     );
                 }
             }
         }
     }
 
+    /// Cuts the causal chain of `msg`: reports the modules that repeat in it (those that
+    /// publish in the loop, and the receiver) and drops the chain's queued messages only.
     #[cold]
-    fn cascade_overflow(&mut self, now: Timestamp, m: usize) {
-        let mut names: Vec<&str> = self
-            .loop_counts
+    fn cascade_overflow(&mut self, now: Timestamp, m: usize, msg: &Msg) {
+        let mut counts = vec![0u32; self.modules.len()];
+        counts[m] += 1;
+        let mut link = msg.cause.link;
+        while link != NO_LINK {
+            let (module, parent) = self.links[link as usize];
+            counts[module as usize] += 1;
+            link = parent;
+        }
+        let repeating = counts.iter().any(|c| *c > 1);
+        let mut names: Vec<&str> = counts
             .iter()
             .enumerate()
-            .filter(|(_, c)| **c > 1)
+            .filter(|(_, c)| if repeating { **c > 1 } else { **c > 0 })
             .map(|(i, _)| &*self.modules[i].program.name)
             .collect();
         names.sort_unstable();
-        let message = format!(
-            "cascade limit reached: more than {} cycles at one instant; modules in the loop: {}",
-            self.cascade_limit,
-            names.join(", ")
-        );
+        let message = if msg.cause.depth > self.cascade_limit {
+            format!(
+                "cascade limit reached: a chain of more than {} cycles caused by publications at one instant; modules in the loop: {}",
+                self.cascade_limit,
+                names.join(", ")
+            )
+        } else {
+            format!(
+                "cascade limit reached: one input caused more than {} cycles at one instant; modules in the loop: {}",
+                self.cascade_limit.saturating_mul(1_000),
+                names.join(", ")
+            )
+        };
         self.output.push(SimOutput::CycleError {
             time: now,
             module: self.modules[m].program.name.clone(),
-            instance: None,
+            instance: msg.instance.clone(),
             message,
         });
-        self.queue.clear();
+        let chain = msg.cause.chain;
+        self.chains[chain as usize] = u32::MAX;
+        self.queue.retain(|q| q.cause.chain != chain);
     }
 
     fn instance_for(&mut self, m: usize, key: &str) -> usize {
@@ -700,9 +773,8 @@ impl Simulator {
         self.modules[m].instances.len() - 1
     }
 
-    fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: &Input) {
-        self.cycles_at_instant += 1;
-        self.loop_counts[m] += 1;
+    /// Runs one cycle; `cause` is the position in its causal chain of the input it handles.
+    fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: &Input, cause: Cause) {
         let module = &mut self.modules[m];
         let result = module.instances[i].run_cycle(
             &module.program,
@@ -731,6 +803,7 @@ impl Simulator {
             });
             return;
         }
+        let mut link = NO_LINK;
         for p in &self.out.publications {
             let value = p.value.as_ref().map(|v| module.program.externalize(v));
             self.output.push(SimOutput::Publication {
@@ -741,10 +814,19 @@ impl Simulator {
                 value: value.clone(),
             });
             if let Some(r) = module.publish_route[p.slot as usize] {
+                if link == NO_LINK {
+                    self.links.push((m as u32, cause.link));
+                    link = (self.links.len() - 1) as u32;
+                }
                 self.queue.push_back(Msg {
                     target: Target::Route(r),
                     instance: key.clone(),
                     value,
+                    cause: Cause {
+                        chain: cause.chain,
+                        depth: cause.depth.saturating_add(1),
+                        link,
+                    },
                 });
             }
         }

@@ -565,14 +565,14 @@ MODULE pong
     };
     assert_eq!(
         message,
-        "cascade limit reached: more than 1000 cycles at one instant; modules in the loop: ping, pong"
+        "cascade limit reached: a chain of more than 1000 cycles caused by publications at one instant; modules in the loop: ping, pong"
     );
-    // 1,000 cycles: the start message plus 999 publications, each delivered once.
+    // The start cycle, then 1,000 cycles caused by publications, each publishing once.
     let pubs = out
         .iter()
         .filter(|o| matches!(o, SimOutput::Publication { .. }))
         .count();
-    assert_eq!(pubs, 1000);
+    assert_eq!(pubs, 1001);
     // The next instant starts afresh.
     let out = s.run(&parse_events("10:01 start"), None).unwrap();
     assert_eq!(
@@ -581,6 +581,139 @@ MODULE pong
             .count(),
         1
     );
+}
+
+fn errors(out: &[SimOutput]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            SimOutput::CycleError { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn logs(out: &[SimOutput]) -> Vec<String> {
+    out.iter()
+        .filter_map(|o| match o {
+            SimOutput::Log { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn many_inputs_at_one_instant_are_no_cascade() {
+    let counter = r#"
+MODULE counter
+    SUBSCRIBE go
+    PRIVATE c = 0
+    ON go
+      THEN c = c + 1
+      THEN log(c)
+"#;
+    let inst = r#"
+MODULE inst[room]
+    SUBSCRIBE hello
+    SUBSCRIBE poke
+    ON poke
+      THEN log("poke", room)
+"#;
+    // A limit of 10: 25 inputs at one instant and a keyless message to 25 instances are
+    // independent cycles, none caused by a publication.
+    let mut s = sim(&[counter, inst]).with_limits(Limits::default(), 10);
+    let mut script = String::new();
+    for i in 0..25 {
+        script.push_str(&format!("10:00 go\n10:00 hello@r{i}\n"));
+    }
+    script.push_str("10:00 poke\n");
+    let out = s.run(&parse_events(&script), None).unwrap();
+    assert_eq!(errors(&out), Vec::<String>::new());
+    let logs = logs(&out);
+    assert_eq!(logs.iter().filter(|l| l.starts_with("poke")).count(), 25);
+    assert_eq!(logs.iter().filter(|l| !l.starts_with("poke")).count(), 25);
+    assert_eq!(s.value("counter", None, "c"), Some(Value::number(25)));
+}
+
+#[test]
+fn a_cut_loop_drops_only_its_own_chain() {
+    let ping = r#"
+MODULE ping
+    SUBSCRIBE pong.n AS n
+    SUBSCRIBE start
+    PUBLISH m = 0
+    ON start
+      THEN m = 1
+    ON n
+      THEN m = n + 1
+"#;
+    let pong = r#"
+MODULE pong
+    SUBSCRIBE ping.m AS m
+    PUBLISH n = 0
+    ON m
+      THEN n = m + 1
+"#;
+    // A finite chain of 16 publications, interleaved with the endless ping-pong.
+    let relay = r#"
+MODULE relay
+    SUBSCRIBE hello
+    SUBSCRIBE echo.e AS back
+    PUBLISH k = 0
+    ON hello
+      THEN k = 1
+    ON back
+      AND back < 8
+      THEN k = back + 1
+    ON back
+      THEN log("relay done", back)
+"#;
+    let echo =
+        "MODULE echo\n    SUBSCRIBE relay.k AS k\n    PUBLISH e = 0\n    ON k\n      THEN e = k\n";
+    let mut s = sim(&[ping, pong, relay, echo]).with_limits(Limits::default(), 20);
+    let out = s
+        .run(&parse_events("10:00 start\n10:00 hello"), None)
+        .unwrap();
+    assert_eq!(
+        errors(&out),
+        [
+            "cascade limit reached: a chain of more than 20 cycles caused by publications at one instant; modules in the loop: ping, pong"
+        ]
+    );
+    assert_eq!(logs(&out), ["relay done 8"]);
+    assert_eq!(s.value("echo", None, "e"), Some(Value::number(8)));
+}
+
+#[test]
+fn a_branching_loop_is_cut_by_its_total_cycles() {
+    let a = r#"
+MODULE a
+    SUBSCRIBE start
+    SUBSCRIBE b.x AS fromB
+    SUBSCRIBE c.x AS fromC
+    PUBLISH x = 0
+    ON start
+      THEN x = 1
+    ON fromB
+      THEN x = x + 1
+    ON fromC
+      THEN x = x + 1
+"#;
+    let b = "MODULE b\n    SUBSCRIBE a.x AS y\n    PUBLISH x = 0\n    ON y\n      THEN x = y\n";
+    let c = "MODULE c\n    SUBSCRIBE a.x AS y\n    PUBLISH x = 0\n    ON y\n      THEN x = y + 1\n";
+    // Each cycle of `a` causes two more of it two steps later: the chain doubles every two
+    // steps, so the cut comes from the total (40 × 1,000 cycles) before the depth (40).
+    let mut s = sim(&[a, b, c]).with_limits(Limits::default(), 40);
+    let out = s.run(&parse_events("10:00 start"), None).unwrap();
+    let errors = errors(&out);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("cascade limit reached: one input caused more than 40000 cycles at one instant; modules in the loop: a, "),
+        "{}",
+        errors[0]
+    );
+    // The next input starts a new chain.
+    let out = s.run(&parse_events("10:01 start"), None).unwrap();
+    assert_eq!(self::errors(&out).len(), 1);
 }
 
 #[test]
