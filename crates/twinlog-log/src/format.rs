@@ -109,8 +109,13 @@ pub struct BatchHeader {
 
 impl BatchHeader {
     /// One past the last offset this batch covers: where the next batch starts.
+    ///
+    /// [`BatchHeader::parse`] rejects a header whose span passes `u64::MAX`; for a header
+    /// built by hand the result saturates instead of overflowing.
     pub fn next_offset(&self) -> u64 {
-        self.base_offset + u64::from(self.last_offset_delta) + 1
+        self.base_offset
+            .saturating_add(u64::from(self.last_offset_delta))
+            .saturating_add(1)
     }
 
     /// Parses and sanity-checks a header (magic, length) from the start of `buf`. Does not
@@ -147,6 +152,17 @@ impl BatchHeader {
         {
             return Err(FormatError::Malformed {
                 reason: "record count does not fit the batch",
+            });
+        }
+        // The offset after the batch must exist: a crafted base offset near u64::MAX
+        // would otherwise overflow every offset computation downstream.
+        if h.base_offset
+            .checked_add(u64::from(h.last_offset_delta))
+            .and_then(|o| o.checked_add(1))
+            .is_none()
+        {
+            return Err(FormatError::Malformed {
+                reason: "offsets of the batch pass the largest offset",
             });
         }
         Ok(h)

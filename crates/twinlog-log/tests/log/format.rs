@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use twinlog_log::format::{decode_batch, encode_batch, validate_batch};
+use twinlog_log::format::{FormatError, decode_batch, encode_batch, validate_batch};
 use twinlog_log::{Header, Record, Timestamp};
 
 fn arb_bytes(max: usize) -> impl Strategy<Value = Bytes> {
@@ -65,4 +65,22 @@ proptest! {
         let cut = at.index(bytes.len());
         prop_assert!(validate_batch(&bytes[..cut]).is_err());
     }
+}
+
+#[test]
+fn a_batch_whose_offsets_pass_the_largest_offset_is_malformed() {
+    let records: Vec<Record> = (0..3)
+        .map(|i| Record::keyed(Timestamp::from_micros(i), "k", "v"))
+        .collect();
+    // Three records from u64::MAX - 2 would need offset u64::MAX + 1 after them.
+    let mut batch = encode_batch(&records);
+    batch.seal(u64::MAX - 2);
+    let err = validate_batch(batch.as_bytes()).unwrap_err();
+    assert!(matches!(err, FormatError::Malformed { .. }), "{err:?}");
+    assert!(decode_batch(&Bytes::copy_from_slice(batch.as_bytes())).is_err());
+    // The largest batch that still fits ends exactly at u64::MAX.
+    let mut batch = encode_batch(&records);
+    batch.seal(u64::MAX - 3);
+    let header = validate_batch(batch.as_bytes()).unwrap();
+    assert_eq!(header.next_offset(), u64::MAX);
 }
