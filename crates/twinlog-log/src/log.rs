@@ -224,6 +224,24 @@ fn check_format(dir: &Path, writable: bool) -> Result<(), LogError> {
     }
 }
 
+/// Creates `dir` and any missing ancestors, then fsyncs the parent of each directory it
+/// created, so that the new entries survive a power cut (a topic written into a data dir
+/// whose own entry was lost would be lost with it).
+fn create_dir_durably(dir: &Path) -> Result<(), LogError> {
+    let mut created = Vec::new();
+    let mut d = Some(dir);
+    while let Some(p) = d.filter(|p| !p.as_os_str().is_empty() && !p.exists()) {
+        created.push(p);
+        d = p.parent();
+    }
+    fs::create_dir_all(dir).map_err(|e| LogError::io("creating", dir, e))?;
+    for p in created.iter().rev() {
+        let parent = p.parent().filter(|q| !q.as_os_str().is_empty());
+        sync_dir(parent.unwrap_or(Path::new(".")))?;
+    }
+    Ok(())
+}
+
 /// Writes a small file atomically: temp file, fsync, rename, fsync of the directory.
 fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
     let tmp = path.with_extension("tmp");
@@ -318,11 +336,18 @@ fn list_segments(
             }
             continue;
         }
-        if let Some(base) = name
-            .strip_suffix(".log")
-            .and_then(|b| b.parse::<u64>().ok())
-        {
-            bases.push(base);
+        let Some(stem) = name.strip_suffix(".log") else {
+            continue;
+        };
+        // Only the writer's own names (exactly 20 digits) are segments: anything else — a
+        // copy, `123.log` — is not ours to open, let alone to recover or truncate.
+        match stem.parse::<u64>() {
+            Ok(base) if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) => {
+                bases.push(base);
+            }
+            _ => {
+                tracing::warn!(path = %entry.path().display(), "ignoring a .log file whose name is not a segment's (20 digits)");
+            }
         }
     }
     bases.sort_unstable();
@@ -475,11 +500,10 @@ impl Log {
                 reason: "it exists and is not a directory".into(),
             });
         }
-        fs::create_dir_all(&dir).map_err(|e| LogError::io("creating", &dir, e))?;
+        create_dir_durably(&dir)?;
         let lock = lock_dir(&dir)?;
         check_format(&dir, true)?;
-        let topics_dir = dir.join(TOPICS_DIR);
-        fs::create_dir_all(&topics_dir).map_err(|e| LogError::io("creating", &topics_dir, e))?;
+        create_dir_durably(&dir.join(TOPICS_DIR))?;
         Self::load(dir, options, false, Some(lock))
     }
 

@@ -301,3 +301,48 @@ fn a_newer_format_version_is_refused() {
         "{err:?}"
     );
 }
+
+#[test]
+fn a_stray_log_file_in_a_partition_dir_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open_small(dir.path());
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        append_range(&log, "t", 0, 0, 500, 10);
+    }
+    let pdir = crate::support::partition_dir(dir.path(), "t", 0);
+    let strays = [
+        "123.log",
+        "x.log",
+        "000000000000000000001.log",
+        "+0000000000000000001.log",
+    ];
+    for name in strays {
+        std::fs::write(pdir.join(name), b"not a segment").unwrap();
+    }
+    let log = open_small(dir.path());
+    let all = read_all(&log, "t", 0, 0);
+    assert_eq!(
+        all.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..500).collect::<Vec<_>>()
+    );
+    assert_eq!(all[123].record, rec(123));
+    assert_eq!(append_range(&log, "t", 0, 500, 501, 1)[0].base_offset, 500);
+    // Ignored, not touched: they are not the log's to repair or delete.
+    for name in strays {
+        assert_eq!(std::fs::read(pdir.join(name)).unwrap(), b"not a segment");
+    }
+}
+
+#[test]
+fn a_data_dir_under_missing_parents_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("a").join("b").join("data");
+    {
+        let log = open_small(&nested);
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        append_range(&log, "t", 0, 0, 20, 10);
+    }
+    assert!(nested.join("topics").is_dir());
+    assert_eq!(read_all(&open_small(&nested), "t", 0, 0).len(), 20);
+}
