@@ -46,9 +46,13 @@
 //!
 //! Cost: [`TimeContext::fires_at`] is a few integer comparisons per minute (the zone is
 //! consulted only when the instant leaves the last stretch of constant UTC offset, the sun
-//! once per local day); [`TimeContext::next_fire_after`] walks days, not minutes, and looks
-//! at most eight years ahead (every February 29 recurs within that), less when `IN` years,
-//! `STARTING` or `ENDING` bound it.
+//! once per local day); [`TimeContext::next_fire_after`] walks days, not minutes: it computes
+//! candidates (zone and sun work) for at most eight years after the first day whose date
+//! specs hold, and before that day only checks dates. The window starts at `after`, or at
+//! `STARTING` / the first `IN` year when later, so an AT far ahead is found. Date specs
+//! (apart from `STARTING`, `ENDING` and years, which bound the search) repeat every 400
+//! Gregorian years, so when no date in 400 years matches (`ON February 29 ON Mondays` does:
+//! 2044), the AT never fires.
 
 use jiff::Timestamp;
 use jiff::tz::AmbiguousOffset;
@@ -61,9 +65,12 @@ use super::{TimeContext, TimeError};
 /// The largest offset accepted, in minutes (24 hours).
 pub const MAX_OFFSET_MINUTES: u32 = 24 * 60;
 
-/// How far [`TimeContext::next_fire_after`] looks ahead, in days: eight years, so that a
-/// February 29 is always found (even across a non-leap century year).
+/// How far [`TimeContext::next_fire_after`] computes candidates, in days, from the first day
+/// whose date specs hold: eight years, so that a sunrise after a polar night is found.
 const SEARCH_DAYS: i64 = 8 * 366;
+
+/// Days in 400 Gregorian years: calendar dates and weekdays repeat after this.
+const GREGORIAN_CYCLE_DAYS: i64 = 146_097;
 
 /// What a day's candidate instant is computed from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,24 +260,36 @@ impl TimeContext {
         // Candidates grow with their base day, so the first base day that yields a fire after
         // `after` gives the answer. Start early enough for the largest shift.
         let mut first = self.local_day(after_second) - shift_hi - 1;
-        let mut last = first + SEARCH_DAYS;
         let day_of =
             |date: CivilDate| civil::days_from_civil(i32::from(date.year), date.month, date.day);
         if let Some(starting) = spec.starting {
             first = first.max(day_of(starting) - shift_hi);
         }
+        if let Some(&min) = spec.years.iter().min() {
+            first = first.max(civil::days_from_civil(i32::from(min), 1, 1) - shift_hi);
+        }
+        // Until a date matches, only dates are checked, over a whole Gregorian cycle; from
+        // the first matching date on, candidates for eight years.
+        let mut last = first + GREGORIAN_CYCLE_DAYS + SEARCH_DAYS;
         if let Some(ending) = spec.ending {
             last = last.min(day_of(ending) - shift_lo);
         }
-        if let (Some(&min), Some(&max)) = (spec.years.iter().min(), spec.years.iter().max()) {
-            first = first.max(civil::days_from_civil(i32::from(min), 1, 1) - shift_hi);
+        if let Some(&max) = spec.years.iter().max() {
             last = last.min(civil::days_from_civil(i32::from(max), 12, 31) - shift_lo);
         }
-        for base_day in first..=last {
+        let mut matched = false;
+        for base_day in first.. {
+            if base_day > last {
+                break;
+            }
             // Cheap filter before any zone or sun work: can a fire from this base day land on
             // a matching date at all?
             if !(base_day + shift_lo..=base_day + shift_hi).any(|d| self.date_matches(spec, d)) {
                 continue;
+            }
+            if !matched {
+                matched = true;
+                last = last.min(base_day + SEARCH_DAYS);
             }
             let Some(candidate) = self.candidate(base, base_day) else {
                 continue;
@@ -520,6 +539,28 @@ mod tests {
             ctx.next_fire_after(&at(TimeOfDay::Sunrise), ts("2024-03-01T00:00:00Z")),
             None
         );
+        // Far ahead: the window starts at the first year, and dates are searched past the
+        // eight-year candidate window.
+        let mut spec = at(TimeOfDay::Noon);
+        spec.years = vec![2034];
+        spec.dates = vec![MonthDay { month: 1, day: 1 }];
+        assert_eq!(
+            ctx.next_fire_after(&spec, ts("2024-01-01T00:00:00Z")),
+            Some(ts("2034-01-01T20:00:00Z"))
+        );
+        let mut spec = at(TimeOfDay::Noon);
+        spec.dates = vec![MonthDay { month: 2, day: 29 }];
+        spec.days = vec![DaySpec::Day {
+            day: crate::time::spec::Weekday::Monday,
+            plural: true,
+        }];
+        assert_eq!(
+            ctx.next_fire_after(&spec, ts("2024-01-01T00:00:00Z")),
+            Some(ts("2044-02-29T20:00:00Z"))
+        );
+        // No February 30 (on a Monday or not): the date search ends after one Gregorian cycle.
+        spec.dates = vec![MonthDay { month: 2, day: 30 }];
+        assert_eq!(ctx.next_fire_after(&spec, ts("2024-01-01T00:00:00Z")), None);
     }
 
     #[test]

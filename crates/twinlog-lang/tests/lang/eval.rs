@@ -859,6 +859,39 @@ MODULE daily
 }
 
 #[test]
+fn ats_far_ahead_fire() {
+    let far = r#"
+MODULE far
+    SUBSCRIBE go
+    AT noon IN 2034 ON January 1
+      THEN log("new year 2034")
+    AT noon ON February 29 ON Mondays
+      THEN log("leap monday")
+"#;
+    let mut s = sim(&[far]);
+    let out = s
+        .run(
+            &parse_events("2024-01-01 00:00 go"),
+            Some("2061-01-01T00:00:00Z".parse().unwrap()),
+        )
+        .unwrap();
+    let fired: Vec<String> = out
+        .iter()
+        .filter_map(|o| match o {
+            SimOutput::Log { time, text, .. } => Some(format!("{time} {text}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        fired,
+        [
+            "2034-01-01T12:00:00Z new year 2034",
+            "2044-02-29T12:00:00Z leap monday",
+        ]
+    );
+}
+
+#[test]
 fn every_instance_ticks_and_timer_expiries_reach_subscribers() {
     check_until(
         &[
