@@ -79,6 +79,7 @@ pub fn check(
         c.decl(decl);
     }
     c.publish_subscribe_conflicts();
+    c.duplicate_subscriptions();
     for stmt in module.statements() {
         c.statement(stmt);
     }
@@ -494,6 +495,36 @@ impl Checker {
                     .with_label("subscribed here")
                     .with_secondary(pspan, "published here")
                     .with_help("a module cannot receive what it publishes: keep the PUBLISH and let other modules SUBSCRIBE to it"),
+            );
+        }
+    }
+
+    /// Two subscriptions to one source would run two cycles per message (one per variable).
+    /// Two with the same local name are already reported as a name declared twice.
+    fn duplicate_subscriptions(&mut self) {
+        let mut found = Vec::new();
+        for (i, (key, slot, span)) in self.subscribe_keys.iter().enumerate() {
+            let first = self.subscribe_keys[..i]
+                .iter()
+                .find(|(k, _, _)| k == key)
+                .filter(|(_, s, _)| self.var_name(*s) != self.var_name(*slot));
+            if let Some((_, first_slot, first_span)) = first {
+                found.push((
+                    key.clone(),
+                    *span,
+                    *first_span,
+                    self.var_name(*first_slot).to_string(),
+                ));
+            }
+        }
+        for (key, span, first, first_name) in found {
+            self.error(
+                Diagnostic::error(span, format!("`{key}` is subscribed twice"))
+                    .with_label("second subscription")
+                    .with_secondary(first, "first subscribed here")
+                    .with_help(format!(
+                        "subscribe once and use `{first_name}` everywhere: each subscription would run its own cycle for every message"
+                    )),
             );
         }
     }
