@@ -521,6 +521,7 @@ impl Instance {
         t != 0 && !same_state(&self.undo_vals[t as usize - 1], &self.values[slot as usize])
     }
 
+    #[inline(always)]
     fn all(&self, cx: &mut Cx<'_>, conds: Seg) -> R<bool> {
         for &c in &cx.prog.conds[conds.range()] {
             if !self.truth_fast(cx, c)? {
