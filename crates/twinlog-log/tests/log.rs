@@ -1,5 +1,6 @@
 //! The integration tests of twinlog-log, compiled into one binary (link time on 2 cores):
-//! each module covers one promise of the log.
+//! each module covers one promise of the log. The crash test has its own binary
+//! (`tests/crash.rs`: it forks, see there).
 
 #[path = "log/basics.rs"]
 mod basics;
@@ -7,8 +8,6 @@ mod basics;
 mod compaction;
 #[path = "log/corruption.rs"]
 mod corruption;
-#[path = "log/crash.rs"]
-mod crash;
 #[path = "log/enospc.rs"]
 mod enospc;
 #[path = "log/fixture.rs"]

@@ -135,8 +135,8 @@ fn acknowledged_records_survive_sigkill() {
         }
 
         let log = Log::open(dir.path(), options()).unwrap();
+        let mut round_torn = 0;
         for e in &log.recovery_report().events {
-            torn_tails += usize::from(matches!(e, RecoveryEvent::TruncatedTornTail { .. }));
             assert!(
                 matches!(
                     e,
@@ -144,7 +144,31 @@ fn acknowledged_records_survive_sigkill() {
                 ),
                 "round {round}: a crash must not leave damage other than a torn tail: {e:?}"
             );
+            if let RecoveryEvent::TruncatedTornTail {
+                segment,
+                position,
+                bytes_removed,
+            } = e
+            {
+                // A torn tail can only be the end of the one segment being written, and the
+                // file now ends where the torn batch began.
+                round_torn += 1;
+                let last = crate::support::segments(dir.path(), "t", 0).pop();
+                assert_eq!(last.as_ref(), Some(segment), "round {round}: {e:?}");
+                assert!(*bytes_removed > 0, "round {round}: {e:?}");
+                assert_eq!(
+                    std::fs::metadata(segment).unwrap().len(),
+                    *position,
+                    "round {round}: {e:?}"
+                );
+            }
         }
+        assert!(
+            round_torn <= 1,
+            "round {round}: one partition, one active segment, at most one torn tail: {:?}",
+            log.recovery_report()
+        );
+        torn_tails += round_torn;
         if log.topics().is_empty() {
             continue; // killed before the topic existed
         }
