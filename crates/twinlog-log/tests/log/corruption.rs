@@ -284,6 +284,23 @@ fn damage_at_the_end_of_a_sealed_segment_is_reported_not_truncated() {
             assert_eq!(after.len() as u64, 2000 - next_base);
             assert_eq!(after[0].record, rec(next_base));
         }
+        // A read-only handle sees the same: the damage is reported, not skipped.
+        let ro = Log::open_read_only(dir.path()).unwrap();
+        assert!(
+            ro.recovery_report().events.iter().any(
+                |e| matches!(e, RecoveryEvent::CorruptRegion { first_offset, .. } if *first_offset == h.base_offset)
+            ),
+            "{:?}",
+            ro.recovery_report()
+        );
+        assert!(matches!(
+            ro.read("t", 0, h.base_offset, 10),
+            Err(LogError::Corrupt { offset, next_readable: Some(n), .. }) if offset == h.base_offset && n == next_base
+        ));
+        assert_eq!(
+            read_all(&ro, "t", 0, next_base).len() as u64,
+            2000 - next_base
+        );
     }
 }
 
@@ -310,4 +327,40 @@ fn a_read_inside_an_intact_batch_after_damage_is_served() {
             "{err:?}"
         );
     }
+}
+
+#[test]
+fn compaction_refuses_a_segment_with_a_damaged_end_instead_of_dropping_it() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open_small(dir.path());
+        let config = TopicConfig {
+            compacted: true,
+            ..TopicConfig::default()
+        };
+        log.create_topic("t", config).unwrap();
+        // Seven keys over and over: compaction would rewrite every sealed segment.
+        append_range(&log, "t", 0, 0, 2000, 10);
+    }
+    let first = segments(dir.path(), "t", 0).remove(0);
+    let (pos, h) = *batches(&first).last().unwrap();
+    flip(&first, pos + 60);
+    let bytes = fs::read(&first).unwrap();
+
+    let log = open_small(dir.path());
+    let err = log.compact("t").unwrap_err();
+    assert!(
+        matches!(&err, LogError::Corrupt { segment, position, offset, .. }
+            if *segment == first && *position == pos && *offset == h.base_offset),
+        "{err:?}"
+    );
+    assert_eq!(
+        fs::read(&first).unwrap(),
+        bytes,
+        "the damaged segment is untouched"
+    );
+    assert!(matches!(
+        log.read("t", 0, h.base_offset, 1),
+        Err(LogError::Corrupt { .. })
+    ));
 }
