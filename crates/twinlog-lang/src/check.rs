@@ -692,6 +692,12 @@ impl Checker {
             ExprKind::Paren(inner) => self.initial_value(inner, slot),
             ExprKind::Path(p) if p.segments.len() == 1 => {
                 let name = &p.segments[0].name;
+                if let Some(ConstraintSet::Strings(list)) =
+                    &self.prog.vars[slot as usize].constraint
+                    && list.iter().any(|s| **s == **name)
+                {
+                    return (Some(Value::string(name)), Some(Type::String));
+                }
                 match var_ty {
                     Type::Enum(en) => {
                         match self
@@ -1039,7 +1045,10 @@ impl Checker {
                         Type::Enum(e) => Some((e, slot)),
                         _ => None,
                     };
-                    let (node, ty) = self.expr(value, ctx);
+                    let (node, ty) = match self.string_in_context(value, Some(slot)) {
+                        Some(r) => r,
+                        None => self.expr(value, ctx),
+                    };
                     let ty = ty?;
                     let name = self.var_name(slot).to_string();
                     if !var_ty.compatible(ty) {
@@ -1514,7 +1523,11 @@ impl Checker {
             if comparison && self.bare_unresolved(lhs) && !self.bare_unresolved(rhs) {
                 let right = self.expr(rhs, None);
                 let ctx = self.enum_ctx(rhs, right.1);
-                (self.expr(lhs, ctx), right)
+                let left = match self.string_in_context(lhs, self.var_slot(rhs)) {
+                    Some(r) => r,
+                    None => self.expr(lhs, ctx),
+                };
+                (left, right)
             } else {
                 let left = self.expr(lhs, None);
                 let ctx = if comparison {
@@ -1522,7 +1535,12 @@ impl Checker {
                 } else {
                     None
                 };
-                (left, self.expr(rhs, ctx))
+                let listed = if comparison {
+                    self.string_in_context(rhs, self.var_slot(lhs))
+                } else {
+                    None
+                };
+                (left, listed.unwrap_or_else(|| self.expr(rhs, ctx)))
             };
         let (Some(lt), Some(rt)) = (lt, rt) else {
             return (self.node(Node::Bin(bop, l, r), span), None);
@@ -1599,6 +1617,40 @@ impl Checker {
             }
         };
         (self.node(Node::Bin(bop, l, r), span), Some(result))
+    }
+
+    /// The variable an expression names, if it is one.
+    fn var_slot(&self, e: &ast::Expr) -> Option<Slot> {
+        match &e.kind {
+            ExprKind::Paren(inner) => self.var_slot(inner),
+            ExprKind::Path(p) => match self.names.get(&p.dotted()) {
+                Some((Entry::Var(s), _)) => Some(*s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// A bare word that names nothing declared, beside (assigned to or compared with) a
+    /// variable whose string constraint lists it: that string, as in `{"a b", c}` (the list
+    /// itself reads bare words as strings). `None` leaves `e` to the usual lowering.
+    fn string_in_context(&mut self, e: &ast::Expr, other: Option<Slot>) -> Option<(NodeId, Ty)> {
+        let name = match &e.kind {
+            ExprKind::Paren(inner) => return self.string_in_context(inner, other),
+            ExprKind::Path(p) if p.segments.len() == 1 && self.bare_unresolved(e) => {
+                p.segments[0].name.as_str()
+            }
+            _ => return None,
+        };
+        let Some(ConstraintSet::Strings(list)) = &self.prog.vars.get(other? as usize)?.constraint
+        else {
+            return None;
+        };
+        if !list.iter().any(|s| &**s == name) {
+            return None;
+        }
+        let value = Value::string(name);
+        Some((self.konst(value, e.span), Some(Type::String)))
     }
 
     /// The enum context an expression gives to the other side of a comparison.

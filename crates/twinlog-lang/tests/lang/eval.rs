@@ -892,6 +892,37 @@ MODULE far
 }
 
 #[test]
+fn bare_words_of_a_string_constraint_are_strings() {
+    let words = r#"
+MODULE words
+    SUBSCRIBE m {"a b", c}
+    PUBLISH f {"a b", c} = c
+    ON m
+      AND m == c
+      THEN f = "a b"
+    ON m
+      AND c == m
+      THEN f = c
+    ON m
+      THEN f = c
+      THEN log(m)
+"#;
+    check(
+        &[words],
+        r#"
+        10:00 m = c
+        10:01 m = "a b"
+        "#,
+        "
+        01-15 10:00:00 words f = a b
+        01-15 10:01:00 words log: a b
+        01-15 10:01:00 words f = c
+        ",
+    );
+    assert_eq!(program(words).vars[1].initial, Value::string("c"));
+}
+
+#[test]
 fn every_instance_ticks_and_timer_expiries_reach_subscribers() {
     check_until(
         &[
