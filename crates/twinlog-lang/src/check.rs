@@ -87,6 +87,10 @@ pub fn check(
     (c.prog, c.diags)
 }
 
+/// The longest TIMER: 100 years (of 365.25 days), far inside the instants the clock can
+/// hold, so a started timer always gets a due time.
+const MAX_TIMER_SECONDS: u64 = 36_525 * 86_400;
+
 #[derive(Debug, Clone, Copy)]
 enum Entry {
     Var(Slot),
@@ -308,22 +312,33 @@ impl Checker {
                     .with_help("write e.g. `TIMER offTimer 30 minutes`"),
             );
         }
+        // A bad duration still declares the timer (with none), so its uses are not
+        // reported as unknown; the error keeps the module from compiling.
         let secs = match &d.duration {
-            None => {
-                self.error(
-                    Diagnostic::error(d.name.span, "a TIMER needs a duration")
-                        .with_label("how long?")
-                        .with_help(format!("write e.g. `TIMER {} 30 minutes`", d.name.dotted())),
-                );
-                return;
-            }
-            Some(dur) if dur.as_seconds() == 0 || dur.as_seconds() > i64::MAX as u64 / 2 => {
+            // The parser keeps a TIMER line it could not read by its name only, and has
+            // already said what is wrong with the rest.
+            None => 0,
+            Some(dur) if dur.as_seconds() == 0 => {
                 self.error(
                     Diagnostic::error(dur.span, "a TIMER's duration must be more than zero")
-                        .with_label("zero or too long")
+                        .with_label("zero")
                         .with_help("write e.g. `30 minutes`"),
                 );
-                return;
+                0
+            }
+            Some(dur) if dur.as_seconds() > MAX_TIMER_SECONDS => {
+                self.error(
+                    Diagnostic::error(
+                        dur.span,
+                        format!(
+                            "a TIMER's duration must be at most {} days (100 years)",
+                            MAX_TIMER_SECONDS / 86_400
+                        ),
+                    )
+                    .with_label("too long")
+                    .with_help("write e.g. `365 days`"),
+                );
+                0
             }
             Some(dur) => dur.as_seconds(),
         };

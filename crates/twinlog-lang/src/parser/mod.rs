@@ -61,6 +61,7 @@ pub fn parse(source: &str) -> (Module, Vec<Diagnostic>) {
         nesting: 0,
         operators: 0,
         header_line: None,
+        broken_timer: None,
     };
     p.run(&lex_diags);
     let Parser {
@@ -108,6 +109,8 @@ struct Parser<'a> {
     nesting: u32,
     operators: u32,
     header_line: Option<Span>,
+    /// The TIMER being read, by name only: kept when the rest of its line fails.
+    broken_timer: Option<Decl>,
 }
 
 /// The keywords a line may start with, for "did you mean" on a misspelled one.
@@ -472,8 +475,17 @@ impl<'a> Parser<'a> {
                 | Keyword::Timer,
             ) => {
                 self.close_statement();
-                if let Ok(d) = self.decl(trivia) {
-                    self.module.items.push(Item::Decl(d));
+                self.broken_timer = None;
+                match self.decl(trivia) {
+                    Ok(d) => self.module.items.push(Item::Decl(d)),
+                    // A TIMER line whose name was read keeps its name (and no duration), so
+                    // the checker does not call every later use of it unknown. The error
+                    // is already reported, so the module never compiles or formats.
+                    Err(Fail) => {
+                        if let Some(d) = self.broken_timer.take() {
+                            self.module.items.push(Item::Decl(d));
+                        }
+                    }
                 }
             }
             TokenKind::Keyword(Keyword::On | Keyword::At | Keyword::When) => {
@@ -710,6 +722,12 @@ impl<'a> Parser<'a> {
             trivia,
             span: kw.span,
         };
+        if kind == DeclKind::Timer {
+            self.broken_timer = Some(Decl {
+                span: kw.span.to(decl.name.span),
+                ..decl.clone()
+            });
+        }
         let mut seen: [Option<Span>; 5] = [None; 5];
         while let Some(t) = self.peek() {
             let slot = match t.kind {
