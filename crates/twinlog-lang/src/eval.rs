@@ -413,18 +413,23 @@ impl Instance {
         }
         // WHEN: evaluate every condition first, then run the matching ones once, in order.
         if !prog.whens.is_empty() {
+            let mut any = false;
             for (i, w) in prog.whens.iter().enumerate() {
                 let triggered = (w.uses_clock && cx.tick)
                     || prog.when_deps[w.deps.range()]
                         .iter()
                         .any(|&s| self.changed(s));
-                self.when_hits[i] =
-                    triggered && self.truth_fast(cx, w.cond)? && self.all(cx, w.conds)?;
+                let hit = triggered && self.truth_fast(cx, w.cond)? && self.all(cx, w.conds)?;
+                self.when_hits[i] = hit;
+                any |= hit;
             }
-            for (i, w) in prog.whens.iter().enumerate() {
-                if self.when_hits[i] {
-                    out.fired = true;
-                    self.run_actions(cx, w.actions, out)?;
+            // Most cycles trigger no WHEN: then there is no second pass.
+            if any {
+                for (i, w) in prog.whens.iter().enumerate() {
+                    if self.when_hits[i] {
+                        out.fired = true;
+                        self.run_actions(cx, w.actions, out)?;
+                    }
                 }
             }
         }
