@@ -1662,7 +1662,23 @@ impl Checker {
             return None;
         };
         if !list.iter().any(|s| &**s == name) {
-            return None;
+            let var = self.var_name(other?).to_string();
+            let listed: Vec<String> = list.iter().map(|v| format!("`{v}`")).collect();
+            let name = name.to_string();
+            // A misspelled variable reads like an unlisted value: offer both.
+            let cands = self.name_candidates();
+            let help = match suggest(&name, cands.iter().copied()) {
+                Some(v) => format!(
+                    "did you mean the variable `{v}`? `{var}` takes only the strings listed in its constraint"
+                ),
+                None => format!("`{var}` takes only the strings listed in its constraint"),
+            };
+            self.error(
+                Diagnostic::error(e.span, format!("`{name}` is not a value of `{var}`"))
+                    .with_label(format!("expected one of {}", listed.join(", ")))
+                    .with_help(help),
+            );
+            return Some(self.poisoned(e.span));
         }
         let value = Value::string(name);
         Some((self.konst(value, e.span), Some(Type::String)))
