@@ -183,6 +183,10 @@ struct SimModule {
     publish_name: Vec<Arc<str>>,
     /// The next minute an AT of this module fires (strictly after the last tick handled).
     next_at: Option<Timestamp>,
+    /// Per `AT`: (the instant searched from, its next fire after that or `None` for never).
+    /// Only an AT whose cached fire has passed is searched again, so a rare or never-firing
+    /// AT costs one search, not one per fire of its module's other ATs.
+    at_next: Vec<Option<(Timestamp, Option<Timestamp>)>>,
 }
 
 /// Several modules on a test clock. See the module docs.
@@ -306,6 +310,7 @@ impl Simulator {
             } else {
                 Vec::new()
             };
+            let ats = p.ats.len();
             sim.modules.push(SimModule {
                 program: p,
                 instances,
@@ -314,6 +319,7 @@ impl Simulator {
                 timer_route,
                 publish_name,
                 next_at: None,
+                at_next: vec![None; ats],
             });
         }
         Ok(sim)
@@ -543,7 +549,8 @@ impl Simulator {
         let before = t.checked_sub(SignedDuration::from_secs(1)).unwrap_or(t);
         self.ticked_through = Some(floor_minute(before));
         for m in 0..self.modules.len() {
-            self.modules[m].next_at = self.next_at_after(m, before);
+            let next = self.next_at_after(m, before);
+            self.modules[m].next_at = next;
         }
     }
 
@@ -555,15 +562,23 @@ impl Simulator {
         }
     }
 
-    fn next_at_after(&self, m: usize, after: Timestamp) -> Option<Timestamp> {
-        let p = &self.modules[m].program;
-        if p.when_uses_clock {
+    fn next_at_after(&mut self, m: usize, after: Timestamp) -> Option<Timestamp> {
+        let module = &mut self.modules[m];
+        if module.program.when_uses_clock {
             return floor_minute(after).checked_add(MINUTE).ok();
         }
-        p.ats
-            .iter()
-            .filter_map(|a| self.time_ctx.next_fire_after(&a.spec, after))
-            .min()
+        let mut next: Option<Timestamp> = None;
+        for (a, cached) in module.program.ats.iter().zip(module.at_next.iter_mut()) {
+            let fresh =
+                cached.is_some_and(|(from, fire)| from <= after && fire.is_none_or(|f| f > after));
+            if !fresh {
+                *cached = Some((after, self.time_ctx.next_fire_after(&a.spec, after)));
+            }
+            if let Some((_, Some(f))) = *cached {
+                next = Some(next.map_or(f, |n| n.min(f)));
+            }
+        }
+        next
     }
 
     /// The next instant with a tick or a timer, after the current one's ticks.
@@ -604,7 +619,8 @@ impl Simulator {
                     }
                 }
                 // Always move on, so a stale tick time can never hold the clock back.
-                self.modules[m].next_at = self.next_at_after(m, t);
+                let next = self.next_at_after(m, t);
+                self.modules[m].next_at = next;
             }
         }
         // Timers due at or before `t`, earliest first (module, instance, timer order on ties).
@@ -768,7 +784,8 @@ impl Simulator {
                 .now
                 .or(self.ticked_through)
                 .unwrap_or(Timestamp::UNIX_EPOCH);
-            self.modules[m].next_at = self.next_at_after(m, after);
+            let next = self.next_at_after(m, after);
+            self.modules[m].next_at = next;
         }
         self.modules[m].instances.len() - 1
     }
