@@ -4,8 +4,11 @@
 #
 #   scripts/bench-vs-postgres.sh [RECORDS] [SIZE]      # defaults: 1000000 100
 #
-# Both sides are durable per record batch: PostgreSQL commits the COPY with
-# synchronous_commit=on (one WAL fsync at commit), Twinlog appends with --fsync 5ms.
+# Both sides are durable: PostgreSQL commits the COPY with synchronous_commit=on (one WAL
+# fsync at commit, for the whole load); Twinlog acknowledges every batch of 1,000 records
+# after an fsync that covers it (`--fsync always`, the default policy), and is also measured
+# with `--fsync 5ms`, whose rate the bench's fixed in-flight window bounds (see
+# docs/PERFORMANCE.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${1:-1000000}
@@ -43,10 +46,15 @@ end=$(date +%s.%N)
 pg_rate=$(python3 -c "print(round($records / ($end - $start)))")
 
 cargo build --release -q -p twinlog
-tl_json=$("${CARGO_TARGET_DIR:-target}"/release/twinlog --data-dir "$work/twinlog" bench log --records "$records" --size "$size" --fsync 5ms --json)
-tl_rate=$(python3 -c "import json,sys; print(round(json.loads(sys.argv[1])['append_records_per_s']))" "$tl_json")
+twinlog_rate() {
+  "${CARGO_TARGET_DIR:-target}"/release/twinlog --data-dir "$work/twinlog" bench log \
+    --records "$records" --size "$size" --fsync "$1" --json |
+    python3 -c "import json,sys; print(round(json.load(sys.stdin)['append_records_per_s']))"
+}
+tl_always=$(twinlog_rate always)
+tl_5ms=$(twinlog_rate 5ms)
 
-printf 'records       %d of %d bytes\n' "$records" "$size"
-printf 'postgres COPY %12d records/s\n' "$pg_rate"
-printf 'twinlog       %12d records/s\n' "$tl_rate"
-python3 -c "print(f'ratio         {$tl_rate / $pg_rate:12.1f}x  (target: >= 4x)')"
+printf 'records                  %d of %d bytes\n' "$records" "$size"
+printf 'postgres COPY            %12d records/s\n' "$pg_rate"
+printf 'twinlog --fsync always   %12d records/s   ratio %5.1fx  (target: >= 4x)\n' "$tl_always" "$(python3 -c "print($tl_always / $pg_rate)")"
+printf 'twinlog --fsync 5ms      %12d records/s   ratio %5.1fx\n' "$tl_5ms" "$(python3 -c "print($tl_5ms / $pg_rate)")"
