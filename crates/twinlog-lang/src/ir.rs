@@ -502,6 +502,9 @@ pub fn compile_full(
     let (module, mut diags) = crate::parser::parse(source);
     let (program, check_diags) = crate::check::check(&module, file, source, limits);
     diags.extend(check_diags);
+    // One list in source order, as a person reads the file (stable: a line's own
+    // diagnostics keep the order their stage found them in).
+    diags.sort_by_key(|d| d.span.start);
     if diags.iter().any(Diagnostic::is_error) {
         (None, diags)
     } else {
