@@ -121,9 +121,13 @@ impl Diagnostic {
                 text_len + 1 - lc.col
             };
             let marker = if i == 0 { '^' } else { '-' };
-            let marks: String = std::iter::repeat_n(marker, width.max(1) as usize).collect();
-            let indent = " ".repeat(lc.col as usize - 1);
-            let _ = writeln!(out, "{:>gutter$} | {text}", lc.line);
+            // A very long line is shown as a window around the span, so a generated module
+            // with a 400 KB line does not flood the terminal.
+            let (shown, skipped) = window(text, lc.col as usize - 1);
+            let width = (width.max(1) as usize).min(shown.chars().count().max(1));
+            let marks: String = std::iter::repeat_n(marker, width).collect();
+            let indent = " ".repeat(lc.col as usize - 1 - skipped + usize::from(skipped > 0));
+            let _ = writeln!(out, "{:>gutter$} | {shown}", lc.line);
             let sep = if label.is_empty() { "" } else { " " };
             let _ = writeln!(out, "{pad} | {indent}{marks}{sep}{label}");
         }
@@ -132,6 +136,29 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Longest source line shown whole under a diagnostic, in characters.
+const MAX_SHOWN_LINE: usize = 160;
+/// Characters kept before the span when a long line is cut.
+const CONTEXT_BEFORE: usize = 40;
+
+/// The part of `line` to show for a span starting at character `col0` (0-based), and how
+/// many characters were cut from the front. Cut ends are marked with `…`.
+fn window(line: &str, col0: usize) -> (std::borrow::Cow<'_, str>, usize) {
+    let len = line.chars().count();
+    if len <= MAX_SHOWN_LINE {
+        return (line.into(), 0);
+    }
+    let skip = col0.saturating_sub(CONTEXT_BEFORE);
+    let body: String = line.chars().skip(skip).take(MAX_SHOWN_LINE).collect();
+    let front = if skip > 0 { "…" } else { "" };
+    let back = if skip + MAX_SHOWN_LINE < len {
+        "…"
+    } else {
+        ""
+    };
+    (format!("{front}{body}{back}").into(), skip)
 }
 
 /// Renders all diagnostics of one file, separated by blank lines.
@@ -225,6 +252,29 @@ error: unknown variable `stat`
         );
         assert!(
             out.contains("1 | PUBLISH a\n  |         - first declared here\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_span() {
+        let src = format!(
+            "MODULE m\n    PRIVATE x = {}bad{}\n",
+            "1 + ".repeat(100),
+            " + 1".repeat(100)
+        );
+        let at = src.find("bad").unwrap() as u32;
+        let out = Diagnostic::error(Span::new(at, at + 3), "unknown variable `bad`")
+            .render("m.scc", &src);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[3].len() < 200, "{out}");
+        assert!(lines[3].contains("…") && lines[3].ends_with('…'), "{out}");
+        // The caret still stands under `bad`.
+        let text_at = lines[3].find("bad").unwrap();
+        let caret_at = lines[4].find('^').unwrap();
+        assert_eq!(
+            lines[3][..text_at].chars().count(),
+            lines[4][..caret_at].chars().count(),
             "{out}"
         );
     }
