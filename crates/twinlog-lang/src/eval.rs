@@ -626,7 +626,8 @@ impl Instance {
                             out.log_text.push(' ');
                         }
                         let names = |s: Sym| prog.symbol_name(s);
-                        let _ = write!(out.log_text, "{}", v.display(&names));
+                        let tz = cx.time_ctx.time_zone();
+                        let _ = write!(out.log_text, "{}", v.display_in(&names, tz));
                         if out.log_text.len() > limit {
                             let mut cut = limit;
                             while !out.log_text.is_char_boundary(cut) {

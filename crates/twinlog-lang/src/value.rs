@@ -161,6 +161,21 @@ impl Value {
         DisplayValue {
             value: self,
             name_of,
+            tz: None,
+        }
+    }
+
+    /// As [`Value::display`], with times in RFC 3339 at `tz`'s offset (what a user in that
+    /// zone reads) instead of UTC.
+    pub fn display_in<'a>(
+        &'a self,
+        name_of: &'a dyn Fn(Sym) -> &'a str,
+        tz: &'a jiff::tz::TimeZone,
+    ) -> DisplayValue<'a> {
+        DisplayValue {
+            value: self,
+            name_of,
+            tz: Some(tz),
         }
     }
 }
@@ -169,6 +184,7 @@ impl Value {
 pub struct DisplayValue<'a> {
     value: &'a Value,
     name_of: &'a dyn Fn(Sym) -> &'a str,
+    tz: Option<&'a jiff::tz::TimeZone>,
 }
 
 impl fmt::Debug for DisplayValue<'_> {
@@ -186,14 +202,18 @@ impl fmt::Display for DisplayValue<'_> {
             Value::Number(n) => write!(f, "{n}"),
             Value::Str(s) => f.write_str(s),
             Value::Enum(s) => f.write_str((self.name_of)(*s)),
-            Value::Time(t) => write!(f, "{t}"),
+            Value::Time(t) => match self.tz {
+                Some(tz) => write!(f, "{}", t.display_with_offset(tz.to_offset(*t))),
+                None => write!(f, "{t}"),
+            },
             Value::List(items) => {
                 f.write_str("[")?;
                 for (i, v) in items.iter().enumerate() {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{}", v.display(self.name_of))?;
+                    let shown = DisplayValue { value: v, ..*self };
+                    write!(f, "{shown}")?;
                 }
                 f.write_str("]")
             }
@@ -203,7 +223,8 @@ impl fmt::Display for DisplayValue<'_> {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{k}: {}", v.display(self.name_of))?;
+                    let shown = DisplayValue { value: v, ..*self };
+                    write!(f, "{k}: {shown}")?;
                 }
                 f.write_str("}")
             }
@@ -213,6 +234,19 @@ impl fmt::Display for DisplayValue<'_> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn times_display_in_the_given_zone() {
+        let t: Timestamp = "2024-01-20T05:00:00Z".parse().unwrap();
+        let tz = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
+        let names = |_: Sym| "";
+        let time = Value::Time(t);
+        assert_eq!(time.display(&names).to_string(), "2024-01-20T05:00:00Z");
+        let list = Value::List(vec![Value::Time(t)].into());
+        let shown = list.display_in(&names, &tz).to_string();
+        assert_eq!(shown, "[2024-01-19T21:00:00-08:00]");
+    }
+
     use super::*;
 
     #[test]
