@@ -26,25 +26,11 @@ use crate::ast::{
 };
 use crate::diag::Diagnostic;
 use crate::parser::parse;
+use crate::time::civil::month_name;
 use crate::time::spec::{
     AtSpec, CivilDate, ClockStyle, DaySpec, RangeEnd, Season, TimeOfDay, YearPart,
 };
 use std::fmt::Write as _;
-
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 
 const ITEM_INDENT: &str = "    ";
 const CLAUSE_INDENT: &str = "      ";
@@ -431,13 +417,6 @@ impl Formatter {
     fn civil(&mut self, d: CivilDate) {
         let _ = write!(self.out, "{} {}, {}", month_name(d.month), d.day, d.year);
     }
-}
-
-fn month_name(m: u8) -> &'static str {
-    MONTHS
-        .get(usize::from(m.wrapping_sub(1)))
-        .copied()
-        .unwrap_or("January")
 }
 
 #[cfg(test)]

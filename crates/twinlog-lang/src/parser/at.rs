@@ -35,20 +35,7 @@ pub(crate) const WEEKDAYS: [(&str, Weekday); 7] = [
     ("Sunday", Weekday::Sunday),
 ];
 
-pub(crate) const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
+use crate::time::civil::MONTH_NAMES as MONTHS;
 
 const DAY_ABBREVIATIONS: [(&str, usize); 10] = [
     ("mon", 0),

@@ -63,23 +63,26 @@ pub fn days_in_month(year: i32, month: u8) -> u8 {
     }
 }
 
+/// The English month names, January first: what the parser accepts, the formatter writes
+/// and messages say.
+pub const MONTH_NAMES: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
 /// `English name` of a month 1–12, for messages.
 pub fn month_name(month: u8) -> &'static str {
-    const NAMES: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    NAMES
+    MONTH_NAMES
         .get(usize::from(month).wrapping_sub(1))
         .copied()
         .unwrap_or("(no such month)")
