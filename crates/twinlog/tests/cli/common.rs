@@ -39,6 +39,20 @@ impl Env {
         run_cmd(cmd, stdin)
     }
 
+    /// Starts `twinlog --data-dir <scratch> ARGS…` with piped stdin, stdout and stderr, for
+    /// tests that talk to a running process.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        twinlog()
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn twinlog")
+    }
+
     /// Like [`Env::run_with_stdin`], for input that is not UTF-8.
     pub fn run_with_bytes(&self, args: &[&str], stdin: &[u8]) -> Run {
         let mut cmd = twinlog();

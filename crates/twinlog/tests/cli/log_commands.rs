@@ -264,25 +264,17 @@ fn tail_since_starts_at_a_time() {
 #[test]
 fn tail_follow_sees_records_published_later() {
     use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let env = Env::new();
     env.run(&["topic", "create", "t"]).success();
-    let mut child = super::common::twinlog()
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args([
-            "tail",
-            "t",
-            "--follow",
-            "--from-beginning",
-            "--max",
-            "2",
-            "--json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&[
+        "tail",
+        "t",
+        "--follow",
+        "--from-beginning",
+        "--max",
+        "2",
+        "--json",
+    ]);
     // Read on a thread so a missing line fails the test instead of hanging it.
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -312,19 +304,10 @@ fn tail_follow_sees_records_published_later() {
 
 #[test]
 fn second_writer_is_refused_with_the_holder() {
-    use std::process::Stdio;
     let env = Env::new();
     env.run(&["topic", "create", "t"]).success();
     // A long-running writer: publish from a stdin we keep open.
-    let mut writer = super::common::twinlog()
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["publish", "t", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut writer = env.spawn(&["publish", "t", "-"]);
     {
         use std::io::{BufRead, BufReader, Write};
         let stdin = writer.stdin.as_mut().unwrap();
@@ -440,18 +423,9 @@ fn tail_n_prints_the_last_n_of_each_partition() {
 #[test]
 fn publish_keeps_publishing_when_its_output_is_closed() {
     use std::io::Write;
-    use std::process::Stdio;
     let env = Env::new();
     env.run(&["topic", "create", "t"]).success();
-    let mut child = super::common::twinlog()
-        .arg("--data-dir")
-        .arg(env.data_dir())
-        .args(["publish", "t", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&["publish", "t", "-"]);
     // Nobody reads the acks: like `publish - | head -1`, the pipe closes early.
     drop(child.stdout.take());
     let mut stdin = child.stdin.take().unwrap();
