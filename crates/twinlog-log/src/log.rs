@@ -817,6 +817,12 @@ impl Log {
         Ok(Follower::new(self.clone(), part, from_offset))
     }
 
+    /// The topics as they are now, so work over all of them holds no lock while it runs.
+    fn topic_snapshot(&self) -> Vec<Arc<TopicState>> {
+        let topics = self.inner.topics.read().expect("topics lock");
+        topics.values().cloned().collect()
+    }
+
     /// Applies retention to every topic: deletes whole old segments (never the active one)
     /// while a partition is over `retention_bytes`, and segments whose newest record is older
     /// than `retention_age` (by [`LogOptions::clock`]). Start offsets move forward.
@@ -825,14 +831,7 @@ impl Log {
         let _guard = self.inner.maintenance.lock().expect("maintenance lock");
         let now = self.inner.options.clock.now();
         let mut report = RetentionReport::default();
-        let topics: Vec<_> = self
-            .inner
-            .topics
-            .read()
-            .expect("topics lock")
-            .values()
-            .cloned()
-            .collect();
+        let topics = self.topic_snapshot();
         for t in topics {
             for h in &t.partitions {
                 crate::retention::enforce(&h.part, &t.config, now, &mut report)?;
@@ -889,14 +888,7 @@ impl Log {
                     .insert(name, Arc::new(t));
             }
         }
-        let topics: Vec<_> = self
-            .inner
-            .topics
-            .read()
-            .expect("topics lock")
-            .values()
-            .cloned()
-            .collect();
+        let topics = self.topic_snapshot();
         for t in topics {
             for h in &t.partitions {
                 self.refresh_partition(&h.part)?;
