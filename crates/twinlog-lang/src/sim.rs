@@ -10,10 +10,11 @@
 //!
 //! The clock starts at the first event's time and moves forward to each event's time before
 //! delivering it, firing on the way every `AT` (minute ticks) and every timer due, in order.
-//! Inputs at the same instant are processed ticks first, then timer expiries, then messages
-//! in the order they were produced (input events in input order, then what their cycles
-//! published: first in, first out). A publication is a message stamped with its cycle's time,
-//! delivered after that cycle ends.
+//! Inputs at the same instant are processed ticks first, then timer expiries, then input
+//! events in input order, each with everything it causes (what its cycles published, first
+//! in, first out) before the next input event: one input, one settled outcome, exactly as
+//! the server processes its log one record at a time. A publication is a message stamped
+//! with its cycle's time, delivered after that cycle ends.
 //!
 //! Cascades: only cycles caused by publications count. Every input event, tick and timer
 //! expiry starts a causal chain; a message published by a cycle that handled a message of
@@ -212,6 +213,23 @@ pub struct Simulator {
     links: Vec<(u32, u32)>,
     output: Vec<SimOutput>,
     out: CycleOutput,
+    /// Instances that ran a cycle (or were created) since [`Simulator::take_changed`]:
+    /// (module, instance), each once, in first-change order.
+    changed: Vec<(u32, u32)>,
+    /// Per module, per instance: whether it is in `changed`.
+    changed_mark: Vec<Vec<bool>>,
+}
+
+/// Where the clock of a [`Simulator`] stands: what a snapshot records so that a restored
+/// simulator goes on exactly where the saved one stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClockState {
+    /// The current instant (`None` before the first event or advance).
+    pub now: Option<Timestamp>,
+    /// The time of the last input event (events before it are out of order).
+    pub last_event: Option<Timestamp>,
+    /// Minute ticks up to and including this minute are done.
+    pub ticked_through: Option<Timestamp>,
 }
 
 const MINUTE: SignedDuration = SignedDuration::from_secs(60);
@@ -257,6 +275,8 @@ impl Simulator {
             links: Vec::new(),
             output: Vec::new(),
             out: CycleOutput::new(),
+            changed: Vec::new(),
+            changed_mark: Vec::new(),
         };
         // Subscriptions first, so publications can find their routes.
         for (m, p) in programs.iter().enumerate() {
@@ -321,6 +341,7 @@ impl Simulator {
                 next_at: None,
                 at_next: vec![None; ats],
             });
+            sim.changed_mark.push(Vec::new());
         }
         Ok(sim)
     }
@@ -398,6 +419,7 @@ impl Simulator {
         }
         for (e, target) in events.iter().zip(targets) {
             self.deliver_event(e, target);
+            self.settle();
         }
         match until {
             Some(t) => self.run_until(t),
@@ -406,7 +428,8 @@ impl Simulator {
         Ok(self.take_output())
     }
 
-    /// Validates and queues one event (processing everything due before it).
+    /// Validates and queues one event (processing everything due before it); [`Simulator::settle`]
+    /// then processes it and what it causes.
     pub fn push(&mut self, index: usize, event: &SimEvent) -> Result<(), InputError> {
         if let Some(p) = self.last_event
             && event.time < p
@@ -506,6 +529,97 @@ impl Simulator {
     /// The current time of the test clock.
     pub fn now(&self) -> Option<Timestamp> {
         self.now
+    }
+
+    /// Where the clock stands (for a snapshot). Call between inputs, after [`Simulator::settle`].
+    pub fn clock_state(&self) -> ClockState {
+        ClockState {
+            now: self.now,
+            last_event: self.last_event,
+            ticked_through: self.ticked_through,
+        }
+    }
+
+    /// Puts the clock where a snapshot left it (before any input is given): ticks already done
+    /// are not repeated, and every module's next `AT` is searched from there.
+    pub fn restore_clock(&mut self, clock: ClockState) {
+        self.now = clock.now;
+        self.last_event = clock.last_event;
+        self.ticked_through = clock.ticked_through;
+        self.chains.clear();
+        self.links.clear();
+        if let Some(after) = clock.ticked_through.or(clock.now) {
+            for m in 0..self.modules.len() {
+                let next = self.next_at_after(m, after);
+                self.modules[m].next_at = next;
+            }
+        }
+    }
+
+    /// The loaded programs, in load order.
+    pub fn programs(&self) -> impl Iterator<Item = &Program> + '_ {
+        self.modules.iter().map(|m| &m.program)
+    }
+
+    /// The instances of a loaded module (a module without instances has exactly one).
+    pub fn instances(&self, module: &str) -> Option<&[Instance]> {
+        self.modules
+            .iter()
+            .find(|m| &*m.program.name == module)
+            .map(|m| &m.instances[..])
+    }
+
+    /// Replaces (or, for a keyed module, adds) an instance of a loaded module, e.g. one
+    /// restored from a snapshot. Returns `false` if no module is named so, or if the
+    /// instance's key does not fit the module (a key for a module without instances, or none
+    /// for one with). Call before giving inputs, or between them.
+    pub fn restore_instance(&mut self, module: &str, instance: Instance) -> bool {
+        let Some(m) = self.modules.iter().position(|x| &*x.program.name == module) else {
+            return false;
+        };
+        let keyed = self.modules[m].program.instance_key.is_some();
+        match (keyed, instance.key().cloned()) {
+            (false, None) => self.modules[m].instances[0] = instance,
+            (true, Some(key)) => {
+                let i = self.instance_for(m, &key);
+                self.modules[m].instances[i] = instance;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// The instances that ran a cycle or were created since the last call, each once, with
+    /// their program: what a durable runtime snapshots after an input.
+    pub fn take_changed(&mut self) -> Vec<(&Program, &Instance)> {
+        let changed = std::mem::take(&mut self.changed);
+        for &(m, i) in &changed {
+            self.changed_mark[m as usize][i as usize] = false;
+        }
+        changed
+            .into_iter()
+            .map(|(m, i)| {
+                let module = &self.modules[m as usize];
+                (&module.program, &module.instances[i as usize])
+            })
+            .collect()
+    }
+
+    /// The next instant something is due (an `AT` tick or a timer), if any: when a real clock
+    /// must next wake the simulator.
+    pub fn next_due(&self) -> Option<Timestamp> {
+        self.next_instant()
+    }
+
+    fn mark_changed(&mut self, m: usize, i: usize) {
+        let marks = &mut self.changed_mark[m];
+        if marks.len() <= i {
+            marks.resize(i + 1, false);
+        }
+        if !marks[i] {
+            marks[i] = true;
+            self.changed.push((m as u32, i as u32));
+        }
     }
 
     /// Drains the current instant, then processes every instant up to `t`: ticks and timers
@@ -776,6 +890,9 @@ impl Simulator {
             .instances
             .push(Instance::new(&module.program, Some(key.clone())));
         module.by_key.insert(key, module.instances.len() - 1);
+        let created = module.instances.len() - 1;
+        self.mark_changed(m, created);
+        let module = &mut self.modules[m];
         // The first instance of a module with ATs: its next tick may be stale (nothing
         // ticked it while it had no instance), so schedule it from now: this instant's
         // ticks came before its messages.
@@ -792,6 +909,7 @@ impl Simulator {
 
     /// Runs one cycle; `cause` is the position in its causal chain of the input it handles.
     fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: &Input, cause: Cause) {
+        self.mark_changed(m, i);
         let module = &mut self.modules[m];
         let result = module.instances[i].run_cycle(
             &module.program,
