@@ -1,0 +1,362 @@
+//! The module agent against real buses: deploy, events, state, clocks, reloads, recovery
+//! after a restart and after a crash between the two appends of a batch (exactly once).
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::Value as Json;
+use std::sync::Arc;
+use twinlog_bus::Bus;
+use twinlog_bus::embedded::EmbeddedBus;
+use twinlog_bus::memory::MemoryBus;
+use twinlog_bus::types::{ProducerRecord, TopicPartition};
+use twinlog_lang::time::TimeContext;
+use twinlog_lang::value::Value;
+use twinlog_runtime::json::{EventIn, parse_event};
+use twinlog_runtime::view::InstanceView;
+use twinlog_runtime::{Advance, ClockKind, ModeName, Runtime, RuntimeError, RuntimeOptions};
+
+const HALLWAY: &str = "MODULE hallway
+    SUBSCRIBE motion
+    PUBLISH light {off, on} = off
+    PRIVATE count = 0
+    TIMER idle 5 minutes
+    ON motion
+      AND light == off
+      THEN light = on
+      THEN idle = start
+      THEN count = count + 1
+    ON idle
+      THEN light.off
+      THEN log(\"idle\")
+";
+
+fn options(mode: &str) -> RuntimeOptions {
+    RuntimeOptions {
+        mode: ModeName::new(mode).unwrap(),
+        clock: ClockKind::Test,
+        time: TimeContext::new(TimeZone::UTC),
+    }
+}
+
+fn ev(line: &str) -> EventIn {
+    parse_event(line).unwrap()
+}
+
+fn t(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn var<'a>(views: &'a [InstanceView], name: &str) -> &'a twinlog_runtime::view::VarView {
+    views[0].vars.iter().find(|v| v.name == name).unwrap()
+}
+
+/// Every record of the mode's `out` topic, as JSON.
+async fn outputs(bus: &dyn Bus, rt: &Runtime) -> Vec<Json> {
+    let tp = TopicPartition::new(rt.topics().out.clone(), 0);
+    let recs = bus.read(&tp, 0, 100_000).await.unwrap();
+    recs.iter()
+        .map(|r| serde_json::from_slice(r.record.value.as_deref().unwrap()).unwrap())
+        .collect()
+}
+
+fn without_input(mut j: Json) -> Json {
+    j.as_object_mut().unwrap().remove("input");
+    j
+}
+
+#[tokio::test]
+async fn deploy_events_state_and_timers_on_the_test_clock() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    let d = rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+    assert_eq!(
+        (d.module.as_str(), d.version, d.unchanged),
+        ("hallway", 1, false)
+    );
+    let again = rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+    assert!(again.unchanged, "the same source twice is one version");
+
+    let acks = rt
+        .send_events(vec![ev(
+            r#"{"time": "2024-05-01T20:00:00Z", "variable": "motion"}"#,
+        )])
+        .await
+        .unwrap();
+    assert_eq!(acks[0].topic, "twinlog.default.inputs");
+    let state = rt.state("hallway", None).await.unwrap();
+    assert_eq!(var(&state, "light").value, Value::string("on"));
+    assert_eq!(var(&state, "light").version, 1);
+    assert_eq!(
+        state[0].timers,
+        vec![("idle".to_string(), t("2024-05-01T20:05:00Z"))]
+    );
+
+    let clock = rt
+        .advance_clock(Advance::By(jiff::SignedDuration::from_mins(10)))
+        .await
+        .unwrap();
+    assert_eq!(clock.now, Some(t("2024-05-01T20:10:00Z")));
+    let state = rt.state("hallway", None).await.unwrap();
+    assert_eq!(var(&state, "light").value, Value::string("off"));
+    assert!(state[0].timers.is_empty());
+    let err = rt
+        .advance_clock(Advance::To(t("2024-05-01T19:00:00Z")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::ClockBackwards { .. }), "{err}");
+
+    let out: Vec<Json> = outputs(&*bus, &rt)
+        .await
+        .into_iter()
+        .map(without_input)
+        .collect();
+    let expected: Vec<Json> = [
+        r#"{"time":"2024-05-01T20:00:00+00:00","module":"hallway","variable":"light","value":"on"}"#,
+        r#"{"time":"2024-05-01T20:05:00+00:00","module":"hallway","log":"idle"}"#,
+        r#"{"time":"2024-05-01T20:05:00+00:00","module":"hallway","variable":"light","value":"off"}"#,
+    ]
+    .iter()
+    .map(|s| serde_json::from_str(s).unwrap())
+    .collect();
+    let publications: Vec<Json> = out
+        .into_iter()
+        .filter(|j| j.get("deployed").is_none())
+        .collect();
+    assert_eq!(publications, expected);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn unrouted_events_are_dead_letters_and_bad_modules_deploy_nothing() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+    rt.send_events(vec![ev(r#"{"variable": "nobody-listens", "value": 1}"#)])
+        .await
+        .unwrap();
+    let stats = rt.stats().await.unwrap();
+    assert_eq!(stats.counters.dead_letters, 1);
+    let out = outputs(&*bus, &rt).await;
+    let dead = out.iter().find(|j| j.get("dead_letter").is_some()).unwrap();
+    assert_eq!(
+        dead["dead_letter"],
+        "no module subscribes to `nobody-listens`"
+    );
+    assert_eq!(dead["event"]["value"], serde_json::json!(1));
+
+    let err = rt
+        .deploy(
+            "broken.scc",
+            "MODULE broken\n  PUBLISH x = 0\n  ON y\n    THEN x = 1\n",
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RuntimeError::Compile { .. }), "{err}");
+    let err = rt
+        .deploy(
+            "sun.scc",
+            "MODULE sun\n  PUBLISH x = 0\n  AT sunrise\n    THEN x = 1\n",
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cannot run here"), "{err}");
+    let names: Vec<String> = rt
+        .modules()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["hallway"]);
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_new_version_keeps_the_state_of_variables_that_stay() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+    rt.send_events(vec![ev(
+        r#"{"time": "2024-05-01T20:00:00Z", "variable": "motion"}"#,
+    )])
+    .await
+    .unwrap();
+    let v2 = HALLWAY
+        .replace("    PRIVATE count = 0\n", "    PRIVATE seen = 7\n")
+        .replace("THEN count = count + 1", "THEN seen = seen + 1");
+    let d = rt.deploy("hallway.scc", &v2).await.unwrap();
+    assert_eq!(d.version, 2);
+    let state = rt.state("hallway", None).await.unwrap();
+    assert_eq!(state[0].source_version, 2);
+    assert_eq!(var(&state, "light").value, Value::string("on"));
+    assert_eq!(var(&state, "light").version, 1);
+    assert_eq!(var(&state, "seen").value, Value::number(7));
+    assert_eq!(
+        state[0].timers.len(),
+        1,
+        "the running timer survives the reload"
+    );
+    let out = outputs(&*bus, &rt).await;
+    let notes = &out
+        .iter()
+        .rev()
+        .find(|j| j.get("deployed") == Some(&serde_json::json!(2)))
+        .unwrap()["notes"];
+    let notes: Vec<&str> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            "`seen` is new: starts at its initial value",
+            "`count` was removed: its value is dropped"
+        ]
+    );
+    let history = rt.history("hallway").await.unwrap();
+    assert_eq!(
+        history.iter().map(|h| h.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
+    assert_eq!(
+        rt.source("hallway", Some(1))
+            .await
+            .unwrap()
+            .source
+            .as_deref(),
+        Some(HALLWAY)
+    );
+    assert!(matches!(
+        rt.source("hallway", Some(9)).await,
+        Err(RuntimeError::UnknownVersion { latest: 2, .. })
+    ));
+    rt.undeploy("hallway").await.unwrap();
+    assert!(rt.modules().await.unwrap().is_empty());
+    assert!(matches!(
+        rt.state("hallway", None).await,
+        Err(RuntimeError::UnknownModule(_))
+    ));
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restart_recovers_state_clock_and_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || -> Arc<dyn Bus> {
+        Arc::new(EmbeddedBus::open(dir.path(), twinlog_log::LogOptions::default()).unwrap())
+    };
+    {
+        let bus = open();
+        let rt = Runtime::start(bus.clone(), options("default"))
+            .await
+            .unwrap();
+        rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+        rt.send_events(vec![ev(
+            r#"{"time": "2024-05-01T20:00:00Z", "variable": "motion"}"#,
+        )])
+        .await
+        .unwrap();
+        rt.advance_clock(Advance::By(jiff::SignedDuration::from_mins(2)))
+            .await
+            .unwrap();
+        rt.shutdown().await;
+    }
+    let bus = open();
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rt.clock().await.unwrap().now,
+        Some(t("2024-05-01T20:02:00Z"))
+    );
+    let state = rt.state("hallway", None).await.unwrap();
+    assert_eq!(var(&state, "light").value, Value::string("on"));
+    assert_eq!(var(&state, "count").value, Value::number(1));
+    // The timer started before the stop fires at its deadline after the start.
+    rt.advance_clock(Advance::To(t("2024-05-01T20:06:00Z")))
+        .await
+        .unwrap();
+    let state = rt.state("hallway", None).await.unwrap();
+    assert_eq!(var(&state, "light").value, Value::string("off"));
+    let out = outputs(&*bus, &rt).await;
+    let idle: Vec<&Json> = out.iter().filter(|j| j.get("log").is_some()).collect();
+    assert_eq!(idle.len(), 1);
+    assert_eq!(idle[0]["time"], "2024-05-01T20:05:00+00:00");
+    rt.shutdown().await;
+}
+
+/// A crash after a batch's outputs were appended but before its snapshots: the state topic
+/// holds the cut before that batch. Put it back to such a cut and restart: the inputs after
+/// it are replayed, the state ends the same and no output is written twice.
+#[tokio::test]
+async fn a_crash_between_outputs_and_snapshots_replays_without_duplicates() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    rt.deploy("hallway.scc", HALLWAY).await.unwrap();
+    let state_tp = TopicPartition::new(rt.topics().state.clone(), 0);
+    let cut = bus.read(&state_tp, 0, 100_000).await.unwrap();
+    for minute in ["20:00", "20:10", "20:20"] {
+        rt.send_events(vec![ev(&format!(
+            r#"{{"time": "2024-05-01T{minute}:00Z", "variable": "motion"}}"#
+        ))])
+        .await
+        .unwrap();
+        rt.sync().await.unwrap();
+    }
+    let before = rt.state("hallway", None).await.unwrap();
+    let out_before = outputs(&*bus, &rt).await;
+    rt.shutdown().await;
+    // The lost snapshots: the state as of the cut wins again.
+    let records: Vec<ProducerRecord> = cut
+        .into_iter()
+        .map(|r| ProducerRecord::to_partition(r.record, 0))
+        .collect();
+    bus.send_batch(&state_tp.topic, records).await.unwrap();
+
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    let after = rt.state("hallway", None).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(var(&after, "count").value, Value::number(3));
+    assert_eq!(outputs(&*bus, &rt).await, out_before, "no output twice");
+    rt.shutdown().await;
+}
+
+#[tokio::test]
+async fn modes_are_isolated() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let a = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    let b = Runtime::start(bus.clone(), options("what-if"))
+        .await
+        .unwrap();
+    a.deploy("hallway.scc", HALLWAY).await.unwrap();
+    b.deploy("hallway.scc", HALLWAY).await.unwrap();
+    b.send_events(vec![ev(
+        r#"{"time": "2024-05-01T20:00:00Z", "variable": "motion"}"#,
+    )])
+    .await
+    .unwrap();
+    assert_eq!(
+        var(&a.state("hallway", None).await.unwrap(), "light").value,
+        Value::string("off")
+    );
+    assert_eq!(
+        var(&b.state("hallway", None).await.unwrap(), "light").value,
+        Value::string("on")
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
