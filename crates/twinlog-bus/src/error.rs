@@ -105,6 +105,17 @@ pub enum BusError {
 }
 
 impl BusError {
+    /// Whether the storage ran out of space (or refuses writes since it did): the edge
+    /// answers "disk full" instead of a generic failure.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            BusError::Log(LogError::DiskFull { .. }) => true,
+            BusError::Log(LogError::Poisoned { cause }) => cause.contains("disk full"),
+            BusError::BatchFailed { source } => source.is_storage_full(),
+            _ => false,
+        }
+    }
+
     /// Converts a log error, mapping the cases every bus shares (unknown topic, unknown
     /// partition, existing topic) to their own variants so that callers need not know which
     /// implementation runs.

@@ -168,7 +168,7 @@ pub(crate) async fn read_source(
     let rec = recs
         .into_iter()
         .find(|r| r.offset == offset)
-        .ok_or_else(|| RuntimeError::MissingSource { offset })?;
+        .ok_or(RuntimeError::MissingSource { offset })?;
     Ok(SourceRecord::decode(
         rec.record.value.as_deref().unwrap_or_default(),
     )?)

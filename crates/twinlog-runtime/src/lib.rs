@@ -7,18 +7,21 @@
 //! - [`codec`]: the records on those topics (inputs, sources, snapshots, the agent record).
 //! - `agent`: the loop that recovers a mode and processes its inputs exactly once.
 //! - [`runtime`]: [`Runtime`], the handle the API and the CLI use.
+//! - [`modes`]: [`modes::Modes`], every mode of one server with its runtime.
 //! - [`view`]: what the runtime shows of itself (modules, instances, clock, counters).
-//! - [`error`]: [`RuntimeError`].
+//! - [`error`]: [`RuntimeError`], every refusal and failure.
 
 mod agent;
 pub mod codec;
 pub mod error;
 pub mod json;
+pub mod modes;
 pub mod runtime;
 pub mod topics;
 pub mod view;
 
 pub use error::RuntimeError;
+pub use modes::{ModeError, Modes};
 pub use runtime::{Advance, Runtime, RuntimeOptions};
 pub use topics::{DEFAULT_MODE, ModeName, ModeTopics};
 pub use view::ClockKind;

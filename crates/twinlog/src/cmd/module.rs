@@ -10,15 +10,14 @@ use anyhow::{Context, Result, anyhow, bail};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
 use twinlog_lang::diag::{Diagnostic, render_all};
 use twinlog_lang::ir::{Program, VarKind};
 use twinlog_lang::sim::{SimEvent, SimOutput, Simulator};
 use twinlog_lang::time::TimeContext;
-use twinlog_lang::value::Value;
+use twinlog_runtime::json;
 
 // ---------------------------------------------------------------------------------------
 // check
@@ -243,145 +242,25 @@ fn parse_events(text: &str, name: &str) -> Result<(Vec<SimEvent>, Vec<usize>)> {
     Ok((events, lines))
 }
 
+/// One line of an events file: the server's event object (shared parser), with a `time`
+/// (the test clock moves by the events) and no `mode` (a test runs one).
 fn parse_event(line: &str) -> Result<SimEvent> {
-    let json: Json = serde_json::from_str(line).map_err(|e| anyhow!("not valid JSON: {e}"))?;
-    let Json::Object(mut obj) = json else {
-        bail!("expected a JSON object like {{\"time\": …, \"variable\": …}}")
-    };
-    let time = match obj.remove("time") {
-        Some(Json::String(s)) => Timestamp::from_str(&s).map_err(|e| {
-            anyhow!("`time` must be RFC 3339 with an offset, like 2023-01-20T21:00:00-08:00: {e}")
-        })?,
-        Some(_) => bail!("`time` must be a string (RFC 3339)"),
-        None => bail!("missing `time`"),
-    };
-    let module = optional_string(&mut obj, "module")?;
-    let instance = optional_string(&mut obj, "instance")?;
-    let variable =
-        optional_string(&mut obj, "variable")?.ok_or_else(|| anyhow!("missing `variable`"))?;
-    let value = match obj.remove("value") {
-        None | Some(Json::Null) => None,
-        Some(v) => Some(to_value(&v)?),
-    };
-    if let Some(extra) = obj.keys().next() {
-        bail!("unknown field `{extra}`; an event has time, module, variable, instance and value");
+    let e = json::parse_event(line)?;
+    let time = e.time.ok_or_else(|| anyhow!("missing `time`"))?;
+    if e.mode.is_some() {
+        bail!("`mode` is for a server; `module test` runs its modules in one mode");
     }
     Ok(SimEvent {
         time,
-        module,
-        variable,
-        instance,
-        value,
+        module: e.module,
+        variable: e.variable,
+        instance: e.instance,
+        value: e.value,
     })
-}
-
-fn optional_string(obj: &mut Map<String, Json>, key: &str) -> Result<Option<String>> {
-    match obj.remove(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s)),
-        Some(other) => bail!("`{key}` must be a string; got {other}"),
-    }
-}
-
-/// JSON → a module value: numbers exactly (scale kept), strings (also enum values), booleans,
-/// lists and objects.
-fn to_value(json: &Json) -> Result<Value> {
-    Ok(match json {
-        Json::Null => Value::Unset,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => Value::Number(
-            Decimal::from_str(&n.to_string())
-                .or_else(|_| Decimal::from_scientific(&n.to_string()))
-                .map_err(|_| anyhow!("the number {n} does not fit an exact decimal (28 digits)"))?,
-        ),
-        Json::String(s) => Value::Str(Arc::from(s.as_str())),
-        Json::Array(items) => Value::List(
-            items
-                .iter()
-                .map(to_value)
-                .collect::<Result<Vec<_>>>()?
-                .into(),
-        ),
-        Json::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| Ok((Arc::from(k.as_str()), to_value(v)?)))
-                .collect::<Result<Vec<_>>>()?
-                .into(),
-        ),
-    })
-}
-
-fn from_value(v: &Value, tz: &TimeZone) -> Json {
-    match v {
-        Value::Unset => Json::Null,
-        Value::Bool(b) => Json::Bool(*b),
-        Value::Number(d) => {
-            serde_json::from_str(&d.to_string()).unwrap_or_else(|_| Json::String(d.to_string()))
-        }
-        Value::Str(s) => Json::String(s.to_string()),
-        // The simulator reports enum values as strings; a raw symbol has no name here.
-        Value::Enum(sym) => Json::String(format!("#{}", sym.0)),
-        Value::Time(t) => Json::String(rfc3339(*t, tz)),
-        Value::List(items) => Json::Array(items.iter().map(|i| from_value(i, tz)).collect()),
-        Value::Object(fields) => Json::Object(
-            fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), from_value(v, tz)))
-                .collect(),
-        ),
-    }
-}
-
-/// RFC 3339 with the zone's offset at that instant: `2023-01-20T21:00:00-08:00`.
-fn rfc3339(t: Timestamp, tz: &TimeZone) -> String {
-    t.display_with_offset(tz.to_offset(t)).to_string()
 }
 
 fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
-    let mut m = Map::new();
-    let (time, module, instance) = match o {
-        SimOutput::Publication {
-            time,
-            module,
-            instance,
-            ..
-        }
-        | SimOutput::Log {
-            time,
-            module,
-            instance,
-            ..
-        }
-        | SimOutput::CycleError {
-            time,
-            module,
-            instance,
-            ..
-        } => (time, module, instance),
-    };
-    m.insert("time".into(), Json::String(rfc3339(*time, tz)));
-    m.insert("module".into(), Json::String(module.to_string()));
-    if let Some(i) = instance {
-        m.insert("instance".into(), Json::String(i.to_string()));
-    }
-    match o {
-        SimOutput::Publication {
-            variable, value, ..
-        } => {
-            m.insert("variable".into(), Json::String(variable.to_string()));
-            m.insert(
-                "value".into(),
-                value.as_ref().map_or(Json::Null, |v| from_value(v, tz)),
-            );
-        }
-        SimOutput::Log { text, .. } => {
-            m.insert("log".into(), Json::String(text.clone()));
-        }
-        SimOutput::CycleError { message, .. } => {
-            m.insert("error".into(), Json::String(message.clone()));
-        }
-    }
-    Json::Object(m)
+    json::output_json(o, tz)
 }
 
 /// Compares the output with the expected file: times as instants, numbers numerically.
