@@ -9,9 +9,13 @@ use serde_json::{Map, Value as Json, json};
 use twinlog_bus::BusError;
 use twinlog_runtime::{ModeError, RuntimeError};
 
-/// An error answer.
+/// An error answer (boxed: errors are the cold path, and `Result<_, Problem>` stays small).
 #[derive(Debug, Clone)]
-pub struct Problem {
+pub struct Problem(pub Box<ProblemBody>);
+
+/// The members of a [`Problem`].
+#[derive(Debug, Clone)]
+pub struct ProblemBody {
     pub status: StatusCode,
     /// Stable code: 1xxx bad request, 2xxx modules, 3xxx clock, 4xxx modes, 5xxx storage.
     pub code: u32,
@@ -32,23 +36,23 @@ impl Problem {
         title: &'static str,
         detail: impl Into<String>,
     ) -> Problem {
-        Problem {
+        Problem(Box::new(ProblemBody {
             status,
             code,
             title,
             detail: detail.into(),
             field: None,
             extra: Map::new(),
-        }
+        }))
     }
 
     pub fn field(mut self, field: impl Into<String>) -> Problem {
-        self.field = Some(field.into());
+        self.0.field = Some(field.into());
         self
     }
 
     pub fn with(mut self, key: &str, value: Json) -> Problem {
-        self.extra.insert(key.to_string(), value);
+        self.0.extra.insert(key.to_string(), value);
         self
     }
 
@@ -86,21 +90,22 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        let p = *self.0;
         let mut body = Map::new();
         body.insert(
             "type".into(),
-            json!(format!("https://twinlog.dev/problems/{}", self.code)),
+            json!(format!("https://twinlog.dev/problems/{}", p.code)),
         );
-        body.insert("title".into(), json!(self.title));
-        body.insert("status".into(), json!(self.status.as_u16()));
-        body.insert("detail".into(), json!(self.detail));
-        body.insert("code".into(), json!(self.code));
-        if let Some(f) = &self.field {
+        body.insert("title".into(), json!(p.title));
+        body.insert("status".into(), json!(p.status.as_u16()));
+        body.insert("detail".into(), json!(p.detail));
+        body.insert("code".into(), json!(p.code));
+        if let Some(f) = &p.field {
             body.insert("field".into(), json!(f));
         }
-        body.extend(self.extra);
+        body.extend(p.extra);
         (
-            self.status,
+            p.status,
             [(CONTENT_TYPE, "application/problem+json")],
             Json::Object(body).to_string(),
         )

@@ -41,10 +41,48 @@ pub struct GlobalArgs {
         value_name = "DIR"
     )]
     pub data_dir: PathBuf,
+    /// The server to talk to (e.g. http://127.0.0.1:7878); by default the one holding the
+    /// data dir, found in its SERVER file.
+    #[arg(long, global = true, env = "TWINLOG_SERVER", value_name = "URL")]
+    pub server: Option<String>,
+    /// The mode (an isolated namespace of modules, state and clock) a command works in.
+    #[arg(
+        long,
+        global = true,
+        env = "TWINLOG_MODE",
+        default_value = "default",
+        value_name = "MODE"
+    )]
+    pub mode: String,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the server: the event log, the module agent and the HTTP API, in one process.
+    #[command(
+        after_help = "Settings come from flags, then TWINLOG_* variables, then twinlog.toml (in
+the working directory, or --config), then the defaults; e.g. `clock = \"test\"`,
+`http = \"127.0.0.1:7878\"`, `tz = \"Europe/Berlin\"`, `lat = 52.5`, `lon = 13.4`,
+`fsync = \"5ms\"`.
+
+While it runs, the other commands talk to it (it writes its URL to DATA_DIR/SERVER).
+Ctrl-C or SIGTERM: stops taking requests, finishes the inputs in progress, exits 0.
+
+Examples:
+  twinlog serve
+  twinlog serve --clock test --http 127.0.0.1:0
+  twinlog serve --data-dir /var/lib/twinlog --tz Europe/Berlin --lat 52.52 --lon 13.405"
+    )]
+    Serve(ServeArgs),
+    /// Send events to the running server: one JSON event, or JSON lines from stdin with `-`.
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Show or advance a mode's clock (a server started with `--clock test` stands still).
+    #[command(subcommand)]
+    Clock(ClockCommand),
+    /// Create and list modes: isolated namespaces with their own modules, state and clock.
+    #[command(subcommand)]
+    Mode(ModeCommand),
     /// Create, list and describe topics of the event log.
     #[command(subcommand)]
     Topic(TopicCommand),
@@ -208,6 +246,173 @@ Examples:
   twinlog module fmt --check examples/modules/*/*.scc"
     )]
     Fmt(ModuleFmtArgs),
+    /// Compile modules and deploy them to the running server as their next versions.
+    #[command(
+        after_help = "Nothing is deployed if any file has an error (diagnostics as in `module check`).
+A module whose source did not change keeps its version.
+
+Examples:
+  twinlog module deploy examples/modules/lamp1/lamp1.scc
+  twinlog module deploy examples/modules/button-lamp/*.scc --mode what-if"
+    )]
+    Deploy(ModuleDeployArgs),
+    /// List the modules deployed on the running server.
+    #[command(visible_alias = "ls")]
+    List(JsonFlag),
+    /// Every version of a module: time, offset and a diff against the one before (the audit trail).
+    History(ModuleNameArgs),
+    /// Print a module's source, the running version or `--version V`.
+    Source(ModuleSourceArgs),
+    /// Remove a module from the running server (its history stays).
+    Undeploy(ModuleNameArgs),
+    /// Show a module's variables with their values and versions, per instance.
+    #[command(after_help = "Examples:
+  twinlog module state lamp1
+  twinlog module state lamp --instance kitchen --json")]
+    State(ModuleStateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleDeployArgs {
+    /// Module source files (`.scc`).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// One JSON object per module.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleNameArgs {
+    /// The module's name (as in its MODULE line).
+    pub name: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleSourceArgs {
+    /// The module's name.
+    pub name: String,
+    /// Which version (see `module history`); the running one by default.
+    #[arg(long, value_name = "V")]
+    pub version: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleStateArgs {
+    /// The module's name.
+    pub name: String,
+    /// Only this instance (for `MODULE m[key]`).
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Send one event, or JSON lines from stdin with `-`; each is acknowledged once durable.
+    #[command(
+        after_help = "An event is the object of a `module test --events` line; `time` is optional
+(the clock's now), `mode` overrides --mode:
+  {\"module\": \"button1\", \"variable\": \"press\"}
+  {\"variable\": \"mode\", \"value\": \"auto\", \"time\": \"2024-01-01T08:00:00Z\"}
+
+Prints where each event went (topic/partition@offset, or JSON with --json), in input order.
+
+Examples:
+  twinlog event send '{\"module\": \"button1\", \"variable\": \"press\"}'
+  cat events.jsonl | twinlog event send -"
+    )]
+    Send(EventSendArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EventSendArgs {
+    /// The event as JSON, or `-` for JSON lines from stdin.
+    pub event: String,
+    /// One JSON object per acknowledged event.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Where the clock stands and when something is next due.
+    Show(JsonFlag),
+    /// Move a test clock forward, firing every AT and timer due on the way, in order.
+    #[command(after_help = "Examples:
+  twinlog clock advance --by 90m
+  twinlog clock advance --to 2024-01-02T00:00:00-08:00")]
+    Advance(ClockAdvanceArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("how").args(["to", "by"]).required(true)))]
+pub struct ClockAdvanceArgs {
+    /// To this instant (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub to: Option<String>,
+    /// By this long (e.g. 90m, 2h, 1h30m, 3d).
+    #[arg(long, value_name = "DURATION")]
+    pub by: Option<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModeCommand {
+    /// Create an empty mode.
+    #[command(after_help = "Examples:
+  twinlog mode create what-if
+  twinlog module deploy lamp1.scc --mode what-if")]
+    Create(ModeCreateArgs),
+    /// List the modes with their modules and clocks.
+    #[command(visible_alias = "ls")]
+    List(JsonFlag),
+}
+
+#[derive(Debug, Args)]
+pub struct ModeCreateArgs {
+    /// Its name: a-z, 0-9, `_` and `-`.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the HTTP API listens [default: 127.0.0.1:7878]; port 0 picks a free one.
+    #[arg(long, env = "TWINLOG_HTTP", value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// `real` (the machine's clock) or `test` (stands still until advanced) [default: real].
+    #[arg(long, env = "TWINLOG_CLOCK", value_name = "real|test", value_parser = parse_clock)]
+    pub clock: Option<twinlog_runtime::ClockKind>,
+    /// Time zone of AT triggers and shown times (IANA name) [default: the machine's].
+    #[arg(long, env = "TWINLOG_TZ", value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Latitude in degrees (north positive), for sunrise/sunset and seasons.
+    #[arg(long, env = "TWINLOG_LAT", value_name = "DEG", allow_negative_numbers = true, value_parser = parse_latitude)]
+    pub lat: Option<f64>,
+    /// Longitude in degrees (east positive), for sunrise/sunset.
+    #[arg(long, env = "TWINLOG_LON", value_name = "DEG", allow_negative_numbers = true, value_parser = parse_longitude)]
+    pub lon: Option<f64>,
+    /// When writes are acknowledged: `always` (after an fsync), an interval like `5ms`, or `never` [default: always].
+    #[arg(long, env = "TWINLOG_FSYNC", value_parser = parse_fsync)]
+    pub fsync: Option<twinlog_log::FsyncPolicy>,
+    /// A settings file [default: ./twinlog.toml if it exists].
+    #[arg(long, env = "TWINLOG_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// `real` or `test`.
+pub fn parse_clock(s: &str) -> Result<twinlog_runtime::ClockKind, String> {
+    match s {
+        "real" => Ok(twinlog_runtime::ClockKind::Real),
+        "test" => Ok(twinlog_runtime::ClockKind::Test),
+        _ => Err(format!("`--clock` must be `real` or `test`; got `{s}`")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -304,7 +509,7 @@ pub struct BenchLangArgs {
 }
 
 /// An fsync policy: `always`, `never` or an interval.
-fn parse_fsync(s: &str) -> Result<twinlog_log::FsyncPolicy, String> {
+pub fn parse_fsync(s: &str) -> Result<twinlog_log::FsyncPolicy, String> {
     s.parse()
         .map_err(|e: twinlog_log::ParseFsyncPolicyError| e.to_string())
 }

@@ -19,7 +19,12 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing();
+    // The server says what it does; a one-shot command speaks only when something is wrong.
+    init_tracing(if matches!(cli.command, cli::Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    });
     match cmd::run(cli) {
         Ok(cmd::Exit::Success) => ExitCode::SUCCESS,
         Ok(cmd::Exit::Failure) => ExitCode::from(1),
@@ -34,9 +39,9 @@ fn main() -> ExitCode {
 
 /// Logs go to stderr so stdout stays clean for data (`--json`, `module test`).
 /// `RUST_LOG=twinlog_log=debug` turns on more.
-fn init_tracing() {
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,6 +5,9 @@
 //! - [`tail`]: `tail`, reading and following partitions.
 //! - [`module`]: `module check | test | fmt`.
 //! - [`bench`]: `bench log | lang`.
+//! - [`serve`]: `serve`, the server.
+//! - [`client`]: finding and calling a running server.
+//! - [`remote`]: the commands that go through it (`module deploy …`, `event send`, `clock`, `mode`).
 
 /// `println!` that returns the I/O error instead of panicking, so `twinlog … | head` ends
 /// quietly (main treats a broken pipe as the reader's choice, not a failure).
@@ -16,12 +19,18 @@ macro_rules! outln {
 }
 
 mod bench;
+mod client;
 mod module;
 mod publish;
+mod remote;
+mod serve;
 mod tail;
 mod topic;
 
-use crate::cli::{BenchCommand, Cli, Command, ModuleCommand, TopicCommand};
+use crate::cli::{
+    BenchCommand, Cli, ClockCommand, Command, EventCommand, ModeCommand, ModuleCommand,
+    TopicCommand,
+};
 use anyhow::{Context, Result};
 use std::path::Path;
 use twinlog_log::{Log, LogOptions};
@@ -43,12 +52,32 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 pub fn run(cli: Cli) -> Result<Exit> {
+    let global = &cli.global;
     let data_dir = cli.global.data_dir.as_path();
     match cli.command {
-        Command::Topic(TopicCommand::Create(args)) => topic::create(data_dir, args),
+        Command::Serve(args) => serve::run(global, args),
+        Command::Event(EventCommand::Send(args)) => remote::event_send(global, args),
+        Command::Clock(ClockCommand::Show(args)) => remote::clock_show(global, args.json),
+        Command::Clock(ClockCommand::Advance(args)) => remote::clock_advance(global, args),
+        Command::Mode(ModeCommand::Create(args)) => remote::mode_create(global, args),
+        Command::Mode(ModeCommand::List(args)) => remote::mode_list(global, args.json),
+        Command::Module(ModuleCommand::Deploy(args)) => remote::deploy(global, args),
+        Command::Module(ModuleCommand::List(args)) => remote::list(global, args.json),
+        Command::Module(ModuleCommand::History(args)) => remote::history(global, args),
+        Command::Module(ModuleCommand::Source(args)) => remote::source(global, args),
+        Command::Module(ModuleCommand::Undeploy(args)) => remote::undeploy(global, args),
+        Command::Module(ModuleCommand::State(args)) => remote::state(global, args),
+        // Writers go through a server that holds the data dir; readers read the files.
+        Command::Topic(TopicCommand::Create(args)) => match client::Client::find(global)? {
+            Some(c) => remote::topic_create(&c, args),
+            None => topic::create(data_dir, args),
+        },
         Command::Topic(TopicCommand::List(args)) => topic::list(data_dir, args.json),
         Command::Topic(TopicCommand::Describe(args)) => topic::describe(data_dir, args),
-        Command::Publish(args) => publish::run(data_dir, args),
+        Command::Publish(args) => match client::Client::find(global)? {
+            Some(c) => remote::publish(&c, args),
+            None => publish::run(data_dir, args),
+        },
         Command::Tail(args) => tail::run(data_dir, args),
         Command::Module(ModuleCommand::Check(args)) => module::check(args),
         Command::Module(ModuleCommand::Test(args)) => module::test(args),
