@@ -18,6 +18,10 @@ use std::path::PathBuf;
     max_term_width = 100
 )]
 #[command(after_help = "Examples:
+  twinlog serve --clock test
+  twinlog module deploy examples/modules/lamp1/lamp1.scc
+  twinlog event send '{\"module\": \"button1\", \"variable\": \"press\"}'
+  twinlog module state lamp1
   twinlog topic create sensors --partitions 4
   echo '{\"temp\": 21.5}' | twinlog publish sensors --key kitchen -
   twinlog tail sensors --from-beginning --json
@@ -100,7 +104,7 @@ Examples:
   twinlog tail sensors --since 2026-11-25T08:00:00Z
   twinlog tail sensors --follow")]
     Tail(TailArgs),
-    /// Check, test and format modules — no server needed.
+    /// Check, test and format modules (no server needed); deploy them and read their state.
     #[command(subcommand)]
     Module(ModuleCommand),
     /// Measure this machine: the log's append/read rates, the language's cycle rate.
@@ -257,13 +261,29 @@ Examples:
     )]
     Deploy(ModuleDeployArgs),
     /// List the modules deployed on the running server.
-    #[command(visible_alias = "ls")]
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:
+  twinlog module list
+  twinlog module list --mode what-if --json"
+    )]
     List(JsonFlag),
     /// Every version of a module: time, offset and a diff against the one before (the audit trail).
+    #[command(after_help = "Examples:
+  twinlog module history lamp1
+  twinlog module history lamp1 --json")]
     History(ModuleNameArgs),
     /// Print a module's source, the running version or `--version V`.
+    #[command(
+        disable_version_flag = true,
+        after_help = "Examples:
+  twinlog module source lamp1
+  twinlog module source lamp1 --version 1 > lamp1.v1.scc"
+    )]
     Source(ModuleSourceArgs),
     /// Remove a module from the running server (its history stays).
+    #[command(after_help = "Examples:
+  twinlog module undeploy lamp1")]
     Undeploy(ModuleNameArgs),
     /// Show a module's variables with their values and versions, per instance.
     #[command(after_help = "Examples:
@@ -342,6 +362,9 @@ pub struct EventSendArgs {
 #[derive(Debug, Subcommand)]
 pub enum ClockCommand {
     /// Where the clock stands and when something is next due.
+    #[command(after_help = "Examples:
+  twinlog clock show
+  twinlog clock show --mode what-if --json")]
     Show(JsonFlag),
     /// Move a test clock forward, firing every AT and timer due on the way, in order.
     #[command(after_help = "Examples:
@@ -371,7 +394,11 @@ pub enum ModeCommand {
   twinlog module deploy lamp1.scc --mode what-if")]
     Create(ModeCreateArgs),
     /// List the modes with their modules and clocks.
-    #[command(visible_alias = "ls")]
+    #[command(
+        visible_alias = "ls",
+        after_help = "Examples:
+  twinlog mode list"
+    )]
     List(JsonFlag),
 }
 

@@ -28,6 +28,18 @@ fn every_command_has_examples() {
         &["module", "fmt", "--help"],
         &["bench", "log", "--help"],
         &["bench", "lang", "--help"],
+        &["serve", "--help"],
+        &["event", "send", "--help"],
+        &["clock", "show", "--help"],
+        &["clock", "advance", "--help"],
+        &["mode", "create", "--help"],
+        &["mode", "list", "--help"],
+        &["module", "deploy", "--help"],
+        &["module", "list", "--help"],
+        &["module", "history", "--help"],
+        &["module", "source", "--help"],
+        &["module", "undeploy", "--help"],
+        &["module", "state", "--help"],
     ] {
         let text = help(args);
         assert!(
@@ -40,4 +52,9 @@ fn every_command_has_examples() {
 #[test]
 fn module_test_help() {
     insta::assert_snapshot!(help(&["module", "test", "--help"]));
+}
+
+#[test]
+fn serve_help() {
+    insta::assert_snapshot!(help(&["serve", "--help"]));
 }

@@ -5,4 +5,5 @@ mod common;
 mod help;
 mod log_commands;
 mod module_commands;
+mod serve;
 mod tidy;

@@ -5,15 +5,15 @@ use super::common::{Env, repo_root};
 use std::path::{Path, PathBuf};
 
 /// One example: its modules, events, expected output and extra flags (`args`, optional).
-struct Example {
-    name: String,
-    modules: Vec<PathBuf>,
-    events: PathBuf,
-    expected: PathBuf,
-    args: Vec<String>,
+pub struct Example {
+    pub name: String,
+    pub modules: Vec<PathBuf>,
+    pub events: PathBuf,
+    pub expected: PathBuf,
+    pub args: Vec<String>,
 }
 
-fn examples() -> Vec<Example> {
+pub fn examples() -> Vec<Example> {
     let root = repo_root().join("examples/modules");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .expect("examples/modules exists")
@@ -43,7 +43,7 @@ fn examples() -> Vec<Example> {
         .collect()
 }
 
-fn s(p: &Path) -> &str {
+pub fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
