@@ -100,7 +100,7 @@ pub fn list(global: &GlobalArgs, json: bool) -> Result<Exit> {
         return Ok(Exit::Success);
     }
     outln!(
-        "{:<20} {:>7} {:>9}  {:<25}  FILE",
+        "{:<20} {:>7} {:>9}  {:<32}  FILE",
         "MODULE",
         "VERSION",
         "INSTANCES",
@@ -112,7 +112,7 @@ pub fn list(global: &GlobalArgs, json: bool) -> Result<Exit> {
             None => m["name"].as_str().unwrap_or("?").to_string(),
         };
         outln!(
-            "{name:<20} {:>7} {:>9}  {:<25}  {}",
+            "{name:<20} {:>7} {:>9}  {:<32}  {}",
             m["version"].to_string(),
             m["instances"].to_string(),
             m["deployedAt"].as_str().unwrap_or(""),

@@ -415,3 +415,20 @@ fn a_restart_after_sigterm_recovers_modules_state_and_clock() {
         bad.stderr
     );
 }
+
+#[test]
+fn the_readme_walk_through_runs() {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(repo_root().join("examples/quickstart.sh"))
+        .env("TWINLOG", env!("CARGO_BIN_EXE_twinlog"))
+        .env_remove("TWINLOG_DATA_DIR");
+    let run = super::common::run_cmd(cmd, None).success();
+    // Midnight on a Friday in auto mode turns lamp1 off, before its timer would.
+    assert!(
+        run.stdout.contains("state            = off          (publish v2, changed 2023-01-20T00:00:00-08:00)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains(r#""module":"hallway","log":"no motion for 5 minutes""#), "{}", run.stdout);
+    assert!(run.stdout.contains("deployed lamp1 version 1"), "{}", run.stdout);
+}
