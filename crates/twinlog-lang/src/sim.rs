@@ -45,7 +45,7 @@ use crate::ir::{ConstraintViolation, Program, Slot, Type, VarKind};
 use crate::time::{TimeContext, TimeError};
 use crate::value::Value;
 use jiff::{SignedDuration, Timestamp};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// One input event (`twinlog module test --events`, one JSON line each).
@@ -218,6 +218,12 @@ pub struct Simulator {
     changed: Vec<(u32, u32)>,
     /// Per module, per instance: whether it is in `changed`.
     changed_mark: Vec<Vec<bool>>,
+    /// Every running timer as (expiry, module, instance, timer), earliest first: the next
+    /// timer due is found without looking at every instance (a million idle ones cost
+    /// nothing per event).
+    timer_queue: BTreeSet<(Timestamp, u32, u32, u16)>,
+    /// Scratch: an instance's timers before its cycle (reused, so a cycle allocates nothing).
+    timer_scratch: Vec<Option<Timestamp>>,
 }
 
 /// Where the clock of a [`Simulator`] stands: what a snapshot records so that a restored
@@ -277,6 +283,8 @@ impl Simulator {
             out: CycleOutput::new(),
             changed: Vec::new(),
             changed_mark: Vec::new(),
+            timer_queue: BTreeSet::new(),
+            timer_scratch: Vec::new(),
         };
         // Subscriptions first, so publications can find their routes.
         for (m, p) in programs.iter().enumerate() {
@@ -578,14 +586,16 @@ impl Simulator {
             return false;
         };
         let keyed = self.modules[m].program.instance_key.is_some();
-        match (keyed, instance.key().cloned()) {
-            (false, None) => self.modules[m].instances[0] = instance,
-            (true, Some(key)) => {
-                let i = self.instance_for(m, &key);
-                self.modules[m].instances[i] = instance;
-            }
+        let i = match (keyed, instance.key().cloned()) {
+            (false, None) => 0,
+            (true, Some(key)) => self.instance_for(m, &key),
             _ => return false,
-        }
+        };
+        self.timer_scratch.clear();
+        let old = self.modules[m].instances[i].timers().to_vec();
+        self.timer_scratch.extend_from_slice(&old);
+        self.modules[m].instances[i] = instance;
+        self.reindex_timers(m, i);
         true
     }
 
@@ -609,6 +619,23 @@ impl Simulator {
     /// must next wake the simulator.
     pub fn next_due(&self) -> Option<Timestamp> {
         self.next_instant()
+    }
+
+    /// Brings `timer_queue` up to date for instance `i` of module `m`, whose timers were
+    /// `timer_scratch` before.
+    fn reindex_timers(&mut self, m: usize, i: usize) {
+        let now = self.modules[m].instances[i].timers();
+        for (k, (old, new)) in self.timer_scratch.iter().zip(now).enumerate() {
+            if old == new {
+                continue;
+            }
+            if let Some(t) = old {
+                self.timer_queue.remove(&(*t, m as u32, i as u32, k as u16));
+            }
+            if let Some(t) = new {
+                self.timer_queue.insert((*t, m as u32, i as u32, k as u16));
+            }
+        }
     }
 
     fn mark_changed(&mut self, m: usize, i: usize) {
@@ -704,12 +731,7 @@ impl Simulator {
             .filter_map(|m| m.next_at)
             .filter(|t| self.ticked_through.is_none_or(|d| *t > d))
             .min();
-        let timer = self
-            .modules
-            .iter()
-            .flat_map(|m| m.instances.iter().filter_map(|i| i.next_timer()))
-            .map(|(t, _)| t)
-            .min();
+        let timer = self.timer_queue.first().map(|e| e.0);
         match (tick, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -738,19 +760,11 @@ impl Simulator {
             }
         }
         // Timers due at or before `t`, earliest first (module, instance, timer order on ties).
-        loop {
-            let mut best: Option<(Timestamp, usize, usize, u16)> = None;
-            for (m, module) in self.modules.iter().enumerate() {
-                for (i, inst) in module.instances.iter().enumerate() {
-                    if let Some((due, timer)) = inst.next_timer()
-                        && due <= t
-                        && best.is_none_or(|b| (due, m, i, timer) < b)
-                    {
-                        best = Some((due, m, i, timer));
-                    }
-                }
+        while let Some(&(due, m, i, timer)) = self.timer_queue.first() {
+            if due > t {
+                break;
             }
-            let Some((_, m, i, timer)) = best else { break };
+            let (m, i) = (m as usize, i as usize);
             let cause = self.new_chain();
             if let Some(r) = self.modules[m].timer_route[timer as usize] {
                 let key = self.modules[m].instances[i].key().cloned();
@@ -910,6 +924,12 @@ impl Simulator {
     /// Runs one cycle; `cause` is the position in its causal chain of the input it handles.
     fn cycle(&mut self, m: usize, i: usize, t: Timestamp, input: &Input, cause: Cause) {
         self.mark_changed(m, i);
+        let has_timers = !self.modules[m].program.timers.is_empty();
+        if has_timers {
+            self.timer_scratch.clear();
+            self.timer_scratch
+                .extend_from_slice(self.modules[m].instances[i].timers());
+        }
         let module = &mut self.modules[m];
         let result = module.instances[i].run_cycle(
             &module.program,
@@ -919,6 +939,10 @@ impl Simulator {
             &self.limits,
             &mut self.out,
         );
+        if has_timers {
+            self.reindex_timers(m, i);
+        }
+        let module = &mut self.modules[m];
         let name = module.program.name.clone();
         let key = module.instances[i].key().cloned();
         for text in self.out.logs() {

@@ -275,6 +275,26 @@ impl Agent {
         Ok(me)
     }
 
+    /// A fresh agent that writes nothing (for [`replay`]).
+    fn dry(bus: Arc<dyn Bus>, topics: ModeTopics, time_ctx: TimeContext) -> Agent {
+        let sim = Simulator::new(Vec::new(), time_ctx.clone()).expect("no modules, no conflict");
+        Agent {
+            bus,
+            topics,
+            time_ctx,
+            clock_kind: ClockKind::Test,
+            sim,
+            modules: Vec::new(),
+            last_input: None,
+            next: 0,
+            out_through: None,
+            counters: Counters::default(),
+            tombstones: Vec::new(),
+            tick_pending: false,
+            processed: watch::channel(0).0,
+        }
+    }
+
     /// Processes inputs until told to stop (or the bus fails).
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) -> Result<(), RuntimeError> {
         let mut reader = self
@@ -681,6 +701,55 @@ impl Agent {
         self.modules = modules;
         Ok(notes)
     }
+}
+
+/// What [`replay`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    pub inputs: u64,
+    pub events: u64,
+    pub outputs: u64,
+    pub instances: usize,
+}
+
+/// Rebuilds a mode's module state from its whole `inputs` topic in a fresh simulator,
+/// writing nothing: the same code path as the agent's, so it makes the same decisions
+/// (what-if runs and `twinlog bench replay` use it).
+pub async fn replay(
+    bus: Arc<dyn Bus>,
+    topics: ModeTopics,
+    time_ctx: TimeContext,
+) -> Result<ReplayReport, RuntimeError> {
+    let mut agent = Agent::dry(bus.clone(), topics.clone(), time_ctx);
+    let partition = tp(&topics.inputs);
+    let end = bus
+        .describe_topic(&topics.inputs)
+        .await?
+        .partitions
+        .first()
+        .map_or(0, |p| p.end_offset);
+    let (mut from, mut outputs) = (0, 0u64);
+    while from < end {
+        let chunk = bus.read(&partition, from, RECOVERY_CHUNK).await?;
+        let Some(last) = chunk.last() else { break };
+        from = last.offset + 1;
+        for rec in &chunk {
+            outputs += agent.apply(rec).await?.len() as u64;
+            agent.counters.inputs += 1;
+            agent.sim.take_changed();
+        }
+    }
+    let instances = agent
+        .modules
+        .iter()
+        .map(|m| agent.sim.instances(&m.info.name).map_or(0, <[_]>::len))
+        .sum();
+    Ok(ReplayReport {
+        inputs: agent.counters.inputs,
+        events: agent.counters.events,
+        outputs,
+        instances,
+    })
 }
 
 /// The offset of the input an `out` record came from (its `in` header).

@@ -13,6 +13,7 @@
 use crate::json::{self, value_to_tagged};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value as Json, json};
+use std::borrow::Cow;
 use std::str::FromStr;
 use twinlog_lang::ir::Program;
 use twinlog_lang::sim::ClockState;
@@ -113,41 +114,76 @@ impl InputRecord {
 
     pub fn decode(bytes: &[u8]) -> Result<InputRecord, DecodeError> {
         const W: &str = "input";
-        let mut m = object(W, bytes)?;
-        let kind = take_str(W, &mut m, "k")?;
-        Ok(match kind.as_str() {
-            "e" => {
-                let time = opt_str(W, &mut m, "time")?
-                    .map(|s| parse_ts(W, &s))
-                    .transpose()?;
-                let value = match m.remove("value") {
+        // A borrowing struct, not a `Value` tree: inputs are decoded once per event on the
+        // agent's hot path and by every replay.
+        #[derive(serde::Deserialize)]
+        struct Raw<'a> {
+            v: Option<u64>,
+            #[serde(borrow)]
+            k: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            time: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            module: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            variable: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            instance: Option<Cow<'a, str>>,
+            #[serde(default)]
+            value: Option<Json>,
+            #[serde(borrow, default)]
+            to: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            by: Option<Cow<'a, str>>,
+            #[serde(default)]
+            version: Option<u32>,
+            #[serde(default)]
+            source_offset: Option<u64>,
+        }
+        let raw: Raw<'_> = serde_json::from_slice(bytes).map_err(|e| bad(W, e.to_string()))?;
+        match raw.v {
+            Some(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(bad(
+                    W,
+                    format!("format version {v}; this build reads {FORMAT_VERSION}"),
+                ));
+            }
+            None => return Err(bad(W, "no format version `v`")),
+        }
+        let need = |v: Option<Cow<'_, str>>, field: &str| {
+            v.map(Cow::into_owned)
+                .ok_or_else(|| bad(W, format!("missing `{field}`")))
+        };
+        let kind = raw.k.ok_or_else(|| bad(W, "missing `k`"))?;
+        Ok(match &*kind {
+            "e" => InputRecord::Event(crate::json::EventIn {
+                time: raw.time.map(|s| parse_ts(W, &s)).transpose()?,
+                module: raw.module.map(Cow::into_owned),
+                variable: need(raw.variable, "variable")?,
+                instance: raw.instance.map(Cow::into_owned),
+                value: match raw.value {
                     None | Some(Json::Null) => None,
                     Some(v) => Some(json::tagged_to_value(&v).map_err(|e| bad(W, e))?),
-                };
-                InputRecord::Event(crate::json::EventIn {
-                    time,
-                    module: opt_str(W, &mut m, "module")?,
-                    variable: take_str(W, &mut m, "variable")?,
-                    instance: opt_str(W, &mut m, "instance")?,
-                    value,
-                    mode: None,
-                })
-            }
+                },
+                mode: None,
+            }),
             "t" => InputRecord::Clock {
-                to: opt_str(W, &mut m, "to")?
-                    .map(|s| parse_ts(W, &s))
-                    .transpose()?,
-                by: opt_str(W, &mut m, "by")?
+                to: raw.to.map(|s| parse_ts(W, &s)).transpose()?,
+                by: raw
+                    .by
                     .map(|s| SignedDuration::from_str(&s).map_err(|e| bad(W, e.to_string())))
                     .transpose()?,
             },
             "a-scc" => InputRecord::Deploy {
-                module: take_str(W, &mut m, "module")?,
-                version: take_u64(W, &mut m, "version")? as u32,
-                source_offset: take_u64(W, &mut m, "source_offset")?,
+                module: need(raw.module, "module")?,
+                version: raw.version.ok_or_else(|| bad(W, "missing `version`"))?,
+                source_offset: raw
+                    .source_offset
+                    .ok_or_else(|| bad(W, "missing `source_offset`"))?,
             },
             "a-undeploy" => InputRecord::Undeploy {
-                module: take_str(W, &mut m, "module")?,
+                module: need(raw.module, "module")?,
             },
             other => return Err(bad(W, format!("unknown kind {other:?}"))),
         })
@@ -260,35 +296,51 @@ impl Snapshot {
         snapshot_key(&self.module, self.instance.as_deref())
     }
 
+    /// Written by hand, not through a `Value` tree: one snapshot per changed instance per
+    /// batch is the agent's largest encoding cost. The same JSON as the other records.
     pub fn encode(&self) -> Vec<u8> {
-        let vars: Vec<Json> = self
-            .vars
-            .iter()
-            .map(|v| {
-                json!({
-                    "name": v.name,
-                    "value": value_to_tagged(&v.value),
-                    "version": v.version,
-                    "changed": v.changed.map(|t| t.to_string()),
-                })
-            })
-            .collect();
-        let timers: Vec<Json> = self
-            .timers
-            .iter()
-            .map(|(n, d)| json!({"name": n, "deadline": d.to_string()}))
-            .collect();
-        json!({
-            "v": FORMAT_VERSION,
-            "module": self.module,
-            "instance": self.instance,
-            "source_version": self.source_version,
-            "input": self.input,
-            "vars": vars,
-            "timers": timers,
-        })
-        .to_string()
-        .into_bytes()
+        use std::io::Write;
+        let mut out = Vec::with_capacity(96 + self.vars.len() * 64);
+        out.extend_from_slice(b"{\"v\":1,\"module\":");
+        write_str(&mut out, &self.module);
+        out.extend_from_slice(b",\"instance\":");
+        match &self.instance {
+            Some(i) => write_str(&mut out, i),
+            None => out.extend_from_slice(b"null"),
+        }
+        let _ = write!(
+            out,
+            ",\"source_version\":{},\"input\":{},\"vars\":[",
+            self.source_version, self.input
+        );
+        for (n, v) in self.vars.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            write_str(&mut out, &v.name);
+            out.extend_from_slice(b",\"value\":");
+            write_tagged(&mut out, &v.value);
+            let _ = write!(out, ",\"version\":{},\"changed\":", v.version);
+            match v.changed {
+                Some(t) => {
+                    let _ = write!(out, "\"{t}\"");
+                }
+                None => out.extend_from_slice(b"null"),
+            }
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"timers\":[");
+        for (n, (name, deadline)) in self.timers.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"name\":");
+            write_str(&mut out, name);
+            let _ = write!(out, ",\"deadline\":\"{deadline}\"}}");
+        }
+        out.extend_from_slice(b"]}");
+        out
     }
 
     pub fn decode(bytes: &[u8]) -> Result<Snapshot, DecodeError> {
@@ -489,6 +541,51 @@ impl AgentRecord {
     }
 }
 
+/// A JSON string, escaped.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+}
+
+/// [`json::value_to_tagged`] written straight into `out`.
+fn write_tagged(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::Unset => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        // A decimal prints as a JSON number with its scale (`0.50`), never in exponent form.
+        Value::Number(d) => {
+            let _ = write!(out, "{d}");
+        }
+        Value::Str(s) => write_str(out, s),
+        Value::Enum(sym) => write_str(out, &format!("#{}", sym.0)),
+        Value::Time(t) => {
+            let _ = write!(out, "{{\"$time\":\"{t}\"}}");
+        }
+        Value::List(items) => {
+            out.push(b'[');
+            for (n, i) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_tagged(out, i);
+            }
+            out.push(b']');
+        }
+        Value::Object(fields) => {
+            out.extend_from_slice(b"{\"$obj\":{");
+            for (n, (k, v)) in fields.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                write_tagged(out, v);
+            }
+            out.extend_from_slice(b"}}");
+        }
+    }
+}
+
 fn object(what: &'static str, bytes: &[u8]) -> Result<Map<String, Json>, DecodeError> {
     match serde_json::from_slice(bytes) {
         Ok(Json::Object(m)) => {
@@ -613,6 +710,21 @@ mod tests {
         };
         assert_eq!(Snapshot::decode(&s.encode()).unwrap(), s);
         assert_eq!(s.key(), "m/lamp/kitchen");
+        // The hand-written encoder agrees with the tagged JSON for every kind of value.
+        let odd = Value::List(
+            vec![
+                Value::Time(t("2024-01-01T00:00:00Z")),
+                Value::Number(Decimal::new(-150, 2)),
+                Value::Object(vec![(std::sync::Arc::from("a \"q\""), Value::Bool(false))].into()),
+                Value::Unset,
+            ]
+            .into(),
+        );
+        let mut bytes = Vec::new();
+        write_tagged(&mut bytes, &odd);
+        let parsed: Json = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(parsed, json::value_to_tagged(&odd));
+        assert_eq!(json::tagged_to_value(&parsed).unwrap(), odd);
         let a = AgentRecord {
             input: Some(41),
             clock: ClockState {

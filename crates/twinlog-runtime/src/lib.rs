@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod topics;
 pub mod view;
 
+pub use agent::{ReplayReport, replay};
 pub use error::RuntimeError;
 pub use modes::{ModeError, Modes};
 pub use runtime::{Advance, Runtime, RuntimeOptions};

@@ -401,13 +401,18 @@ async fn the_real_clock_fires_timers_and_catches_up_after_downtime() {
         let rt = Runtime::start(bus.clone(), real()).await.unwrap();
         rt.deploy("blink.scc", BLINK).await.unwrap();
         assert!(matches!(
-            rt.advance_clock(Advance::By(jiff::SignedDuration::from_mins(1))).await,
+            rt.advance_clock(Advance::By(jiff::SignedDuration::from_mins(1)))
+                .await,
             Err(RuntimeError::RealClock)
         ));
-        rt.send_events(vec![ev(r#"{"variable": "go"}"#)]).await.unwrap();
+        rt.send_events(vec![ev(r#"{"variable": "go"}"#)])
+            .await
+            .unwrap();
         assert_eq!(wait_for_log(&*bus, &rt, "fired").await, 1);
         // Stop with a timer running; it comes due while the server is down.
-        rt.send_events(vec![ev(r#"{"variable": "go"}"#)]).await.unwrap();
+        rt.send_events(vec![ev(r#"{"variable": "go"}"#)])
+            .await
+            .unwrap();
         rt.sync().await.unwrap();
         assert_eq!(rt.state("blink", None).await.unwrap()[0].timers.len(), 1);
         rt.shutdown().await;
@@ -429,13 +434,24 @@ async fn the_real_clock_fires_timers_and_catches_up_after_downtime() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert_eq!(fired, 2, "the timer that came due during the downtime fired on catch-up");
+    assert_eq!(
+        fired, 2,
+        "the timer that came due during the downtime fired on catch-up"
+    );
     // Every tick is a record on the log, so a replay makes the same decisions.
     let inputs = bus.read(&rt.inputs_partition(), 0, 1000).await.unwrap();
     let ticks = inputs
         .iter()
-        .filter(|r| r.record.headers.iter().any(|h| h.key == "k" && &h.value[..] == b"t"))
+        .filter(|r| {
+            r.record
+                .headers
+                .iter()
+                .any(|h| h.key == "k" && &h.value[..] == b"t")
+        })
         .count();
-    assert!(ticks >= 3, "start ticks, the timer's tick and the catch-up: {ticks}");
+    assert!(
+        ticks >= 3,
+        "start ticks, the timer's tick and the catch-up: {ticks}"
+    );
     rt.shutdown().await;
 }

@@ -504,6 +504,52 @@ Examples:
   twinlog bench lang
   twinlog bench lang --json")]
     Lang(BenchLangArgs),
+    /// Feed events through the bus to N instances of a module; events fully processed
+    /// (snapshot durable) per second and event-to-snapshot latency.
+    #[command(after_help = "Examples:
+  twinlog bench pipeline
+  twinlog bench pipeline --instances 10000 --events 1000000 --fsync 5ms --json
+  twinlog bench pipeline --rate 10000 --events 100000")]
+    Pipeline(BenchPipelineArgs),
+    /// Rebuild module state from the log (a replay that writes nothing): events per second
+    /// and heap bytes per module instance.
+    #[command(after_help = "Examples:
+  twinlog bench replay
+  twinlog bench replay --instances 1000000 --events 2000000 --json")]
+    Replay(BenchReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchPipelineArgs {
+    /// Module instances the events are spread over (`MODULE counter[room]`).
+    #[arg(long, default_value_t = 10_000)]
+    pub instances: u64,
+    /// Events to send.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: u64,
+    /// Events per request to the runtime.
+    #[arg(long, default_value_t = 1_000)]
+    pub batch: usize,
+    /// Offer events at this rate (events/s) instead of as fast as possible.
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// When appends are acknowledged: `always`, an interval like `5ms`, or `never`.
+    #[arg(long, default_value = "5ms", value_parser = parse_fsync)]
+    pub fsync: twinlog_log::FsyncPolicy,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchReplayArgs {
+    /// Module instances the events are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    pub instances: u64,
+    /// Events on the log to replay.
+    #[arg(long, default_value_t = 500_000)]
+    pub events: u64,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,7 +4,7 @@
 //! - [`publish`]: `publish`, one value or pipelined JSON lines from stdin.
 //! - [`tail`]: `tail`, reading and following partitions.
 //! - [`module`]: `module check | test | fmt`.
-//! - [`bench`]: `bench log | lang`.
+//! - [`bench`]: `bench log | lang | pipeline | replay`.
 //! - [`serve`]: `serve`, the server.
 //! - [`client`]: finding and calling a running server.
 //! - [`remote`]: the commands that go through it (`module deploy …`, `event send`, `clock`, `mode`).
@@ -84,6 +84,8 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
         Command::Bench(BenchCommand::Log(args)) => bench::log(data_dir, args),
         Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
+        Command::Bench(BenchCommand::Pipeline(args)) => bench::pipeline(data_dir, args),
+        Command::Bench(BenchCommand::Replay(args)) => bench::replay(data_dir, args),
     }
 }
 

@@ -425,10 +425,21 @@ fn the_readme_walk_through_runs() {
     let run = super::common::run_cmd(cmd, None).success();
     // Midnight on a Friday in auto mode turns lamp1 off, before its timer would.
     assert!(
-        run.stdout.contains("state            = off          (publish v2, changed 2023-01-20T00:00:00-08:00)"),
+        run.stdout.contains(
+            "state            = off          (publish v2, changed 2023-01-20T00:00:00-08:00)"
+        ),
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains(r#""module":"hallway","log":"no motion for 5 minutes""#), "{}", run.stdout);
-    assert!(run.stdout.contains("deployed lamp1 version 1"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(r#""module":"hallway","log":"no motion for 5 minutes""#),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("deployed lamp1 version 1"),
+        "{}",
+        run.stdout
+    );
 }
