@@ -3,7 +3,6 @@
 
 use jiff::tz::TimeZone;
 use serde_json::{Value as Json, json};
-use twinlog_lang::diag::Diagnostic;
 use twinlog_runtime::json::{rfc3339, value_to_json};
 use twinlog_runtime::view::{
     Accepted, ClockView, Deployed, InstanceView, ModuleView, SourceVersion, StatsView,
@@ -126,25 +125,4 @@ pub fn source(v: &SourceVersion, tz: &TimeZone) -> Json {
         "offset": v.offset,
         "source": v.source,
     })
-}
-
-/// Diagnostics with 1-based line and column, as `twinlog module check --json` shows them.
-pub fn diagnostics(source: &str, diags: &[Diagnostic]) -> Json {
-    let index = twinlog_lang::span::LineIndex::new(source);
-    Json::Array(
-        diags
-            .iter()
-            .map(|d| {
-                let at = index.line_col(source, d.span.start);
-                json!({
-                    "severity": if d.is_error() { "error" } else { "warning" },
-                    "message": d.message,
-                    "line": at.line,
-                    "column": at.col,
-                    "label": d.label,
-                    "help": d.help,
-                })
-            })
-            .collect(),
-    )
 }

@@ -184,7 +184,7 @@ impl From<RuntimeError> for Problem {
             .field("source")
             .with(
                 "diagnostics",
-                crate::dto::diagnostics(&source_text, &diagnostics),
+                twinlog_runtime::json::diagnostics(&source_text, &diagnostics),
             )
             .with(
                 "rendered",

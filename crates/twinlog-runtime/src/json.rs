@@ -297,6 +297,28 @@ pub fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
     Json::Object(m)
 }
 
+/// Compiler diagnostics with 1-based line and column, as `module check --json` and the
+/// API's problem documents show them.
+pub fn diagnostics(source: &str, diags: &[twinlog_lang::diag::Diagnostic]) -> Json {
+    let index = twinlog_lang::span::LineIndex::new(source);
+    Json::Array(
+        diags
+            .iter()
+            .map(|d| {
+                let at = index.line_col(source, d.span.start);
+                serde_json::json!({
+                    "severity": if d.is_error() { "error" } else { "warning" },
+                    "message": d.message,
+                    "line": at.line,
+                    "column": at.col,
+                    "label": d.label,
+                    "help": d.help,
+                })
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -143,21 +143,7 @@ fn plural(n: usize) -> &'static str {
 }
 
 fn diagnostics_json(file: &Path, source: &str, diags: &[Diagnostic]) -> Json {
-    let index = twinlog_lang::span::LineIndex::new(source);
-    let items: Vec<Json> = diags
-        .iter()
-        .map(|d| {
-            let at = index.line_col(source, d.span.start);
-            serde_json::json!({
-                "severity": if d.is_error() { "error" } else { "warning" },
-                "message": d.message,
-                "line": at.line,
-                "column": at.col,
-                "label": d.label,
-                "help": d.help,
-            })
-        })
-        .collect();
+    let items = json::diagnostics(source, diags);
     serde_json::json!({"file": file.display().to_string(), "ok": false, "diagnostics": items})
 }
 
