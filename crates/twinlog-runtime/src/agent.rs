@@ -99,6 +99,9 @@ pub(crate) struct Agent {
     counters: Counters,
     /// Instances of undeployed modules whose snapshots must be deleted with the next batch.
     tombstones: Vec<String>,
+    /// A module just deployed: its instances are snapshotted under the new version with the
+    /// batch (the other modules' instances are unchanged by a deploy).
+    resnapshot: Option<String>,
     /// A real-clock tick was sent and not yet processed.
     tick_pending: bool,
     processed: watch::Sender<u64>,
@@ -250,6 +253,7 @@ impl Agent {
             out_through,
             counters: agent.counters,
             tombstones: Vec::new(),
+            resnapshot: None,
             tick_pending: false,
             processed,
         };
@@ -290,6 +294,7 @@ impl Agent {
             out_through: None,
             counters: Counters::default(),
             tombstones: Vec::new(),
+            resnapshot: None,
             tick_pending: false,
             processed: watch::channel(0).0,
         }
@@ -457,6 +462,14 @@ impl Agent {
                 let version = versions.get(&*program.name).copied().unwrap_or(0);
                 let snap = Snapshot::of(program, inst, version, rec.offset);
                 put(snap.key(), Some(snap.encode()));
+            }
+            if let Some(module) = self.resnapshot.take()
+                && let Some(m) = self.modules.iter().find(|m| m.info.name == module)
+            {
+                for inst in self.sim.instances(&module).unwrap_or_default() {
+                    let snap = Snapshot::of(&m.program, inst, m.info.version, rec.offset);
+                    put(snap.key(), Some(snap.encode()));
+                }
             }
             self.counters.inputs += 1;
             self.last_input = Some(rec.offset);
@@ -695,8 +708,9 @@ impl Agent {
             sim.restore_instance(&snap.module, inst);
         }
         sim.restore_clock(clock);
-        // Every instance is marked changed: the next batch snapshots them under the new
-        // versions.
+        // Restoring marked every instance changed; none is (a deployed module's instances
+        // are snapshotted through `resnapshot`).
+        sim.take_changed();
         self.sim = sim;
         self.modules = modules;
         Ok(notes)
