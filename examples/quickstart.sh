@@ -47,6 +47,8 @@ say "twinlog clock advance --by 20m  (past midnight on a Friday: AT midnight ON 
 "$tw" clock advance --by 20m
 say twinlog module state lamp1
 "$tw" module state lamp1
+say "twinlog module trace lamp1 --limit 2  (why did it go off at midnight?)"
+"$tw" module trace lamp1 --limit 2
 say twinlog module state hallway
 "$tw" module state hallway
 

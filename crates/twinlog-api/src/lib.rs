@@ -52,6 +52,7 @@ pub fn app(modes: Arc<Modes>) -> Router {
         .route("/api/v1/modules/{name}/state", get(module_state))
         .route("/api/v1/modules/{name}/history", get(module_history))
         .route("/api/v1/modules/{name}/source", get(module_source))
+        .route("/api/v1/modules/{name}/trace", get(module_trace))
         .route("/api/v1/clock", get(get_clock))
         .route("/api/v1/clock/advance", post(advance_clock))
         .route("/api/v1/stats", get(stats))
@@ -300,6 +301,34 @@ async fn module_source(
         StatusCode::OK,
         dto::source(&rt.source(&name, version).await?, &tz),
     )
+}
+
+/// Traces kept in one answer unless `limit` says otherwise.
+const DEFAULT_TRACE_LIMIT: usize = 100;
+
+async fn module_trace(
+    State(s): State<AppState>,
+    Query(q): Params,
+    Path(name): Path<String>,
+) -> Answer {
+    let rt = runtime(&s, &q)?;
+    let since = match q.get("since") {
+        None => None,
+        Some(t) => Some(parse_time(t).map_err(|e| Problem::invalid("since", e.to_string()))?),
+    };
+    let limit = match q.get("limit") {
+        None => DEFAULT_TRACE_LIMIT,
+        Some(n) => n.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            Problem::invalid(
+                "limit",
+                format!("`limit` must be a positive number; got {n:?}"),
+            )
+        })?,
+    };
+    let traces = rt
+        .trace(&name, q.get("instance").map(String::as_str), since, limit)
+        .await?;
+    ok(StatusCode::OK, Json::Array(traces))
 }
 
 async fn get_clock(State(s): State<AppState>, Query(q): Params) -> Answer {

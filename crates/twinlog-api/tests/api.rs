@@ -117,6 +117,17 @@ async fn deploy_send_and_read_state() {
     let (_, _, body) = call(&app, "GET", "/api/v1/stats", None).await;
     assert_eq!(body["events"], 3);
     assert_eq!(body["deadLetters"], 0);
+    let (st, _, body) = call(&app, "GET", "/api/v1/modules/lamp/trace?limit=2", None).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let traces = body.as_array().unwrap();
+    assert_eq!(traces.len(), 2, "the newest two of three cycles");
+    assert_eq!(traces[1]["input"], "message press");
+    assert_eq!(traces[1]["statements"][0]["failed"], json!(null));
+    assert_eq!(traces[1]["statements"][0]["statement"], "ON press");
+    assert_eq!(traces[1]["changes"][0], json!({"variable": "state", "old": "off", "new": "on"}));
+    assert_eq!(traces[0]["statements"][0]["failed"], "state == off");
+    let (st, _, body) = call(&app, "GET", "/api/v1/modules/lamp/trace?limit=0", None).await;
+    assert_eq!((st, body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("limit")));
     let (_, _, body) = call(&app, "GET", "/api/v1/modules/lamp/history", None).await;
     assert!(
         body[0]["diff"].as_str().unwrap().contains("+MODULE lamp"),

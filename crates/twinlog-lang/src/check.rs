@@ -787,6 +787,7 @@ impl Checker {
                 let actions = self.actions(&s.actions);
                 if let Some(event) = event {
                     self.prog.ons.push(OnStmt {
+                        span: s.keyword,
                         event,
                         conds,
                         actions,
@@ -798,6 +799,7 @@ impl Checker {
                 let conds = self.conditions(&s.conditions);
                 let actions = self.actions(&s.actions);
                 self.prog.ats.push(AtStmt {
+                    span: s.keyword,
                     spec: spec.clone(),
                     conds,
                     actions,
@@ -821,6 +823,7 @@ impl Checker {
                 let actions = self.actions(&s.actions);
                 self.prog.when_uses_clock |= uses_clock;
                 self.prog.whens.push(WhenStmt {
+                    span: s.keyword,
                     cond,
                     conds,
                     actions,

@@ -96,6 +96,36 @@ pub struct CycleOutput {
     log_ends: Vec<usize>,
     /// Whether any ON, AT or WHEN ran its THEN lines.
     pub fired: bool,
+    /// Why the cycle did what it did, when `trace.enabled` (off: nothing is recorded and the
+    /// cycle costs what it did before).
+    pub trace: CycleTrace,
+}
+
+/// A statement of a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StmtRef {
+    On(u32),
+    At(u32),
+    When(u32),
+}
+
+/// One statement the cycle considered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceStep {
+    pub stmt: StmtRef,
+    /// `None`: every condition held and its THEN lines ran; else the first condition (an
+    /// expression node) that did not hold.
+    pub failed: Option<NodeId>,
+}
+
+/// The trace of one cycle (see [`CycleOutput::trace`]).
+#[derive(Debug, Default)]
+pub struct CycleTrace {
+    pub enabled: bool,
+    /// Statements considered, in evaluation order.
+    pub steps: Vec<TraceStep>,
+    /// Every variable the cycle changed: (slot, old, new), in slot order of first write.
+    pub changes: Vec<(Slot, Value, Value)>,
 }
 
 impl CycleOutput {
@@ -111,6 +141,10 @@ impl CycleOutput {
         self.log_text.clear();
         self.log_ends.clear();
         self.fired = false;
+        if self.trace.enabled {
+            self.trace.steps.clear();
+            self.trace.changes.clear();
+        }
     }
 
     /// The `log(…)` lines of the cycle, in order.
@@ -376,7 +410,7 @@ impl Instance {
                     {
                         continue;
                     }
-                    if self.all(cx, on.conds)? {
+                    if self.check(cx, on.conds, StmtRef::On(i), out)? {
                         out.fired = true;
                         self.run_actions(cx, on.actions, out)?;
                         break;
@@ -384,8 +418,10 @@ impl Instance {
                 }
             }
             Input::Tick => {
-                for at in &prog.ats {
-                    if cx.time_ctx.fires_at(&at.spec, cx.time) && self.all(cx, at.conds)? {
+                for (i, at) in prog.ats.iter().enumerate() {
+                    if cx.time_ctx.fires_at(&at.spec, cx.time)
+                        && self.check(cx, at.conds, StmtRef::At(i as u32), out)?
+                    {
                         out.fired = true;
                         self.run_actions(cx, at.actions, out)?;
                         break;
@@ -403,7 +439,7 @@ impl Instance {
                     .map_or(&[][..], Vec::as_slice)
                 {
                     let on = &prog.ons[i as usize];
-                    if self.all(cx, on.conds)? {
+                    if self.check(cx, on.conds, StmtRef::On(i), out)? {
                         out.fired = true;
                         self.run_actions(cx, on.actions, out)?;
                         break;
@@ -419,7 +455,21 @@ impl Instance {
                     || prog.when_deps[w.deps.range()]
                         .iter()
                         .any(|&s| self.changed(s));
-                let hit = triggered && self.truth_fast(cx, w.cond)? && self.all(cx, w.conds)?;
+                let hit = if !triggered {
+                    false
+                } else if out.trace.enabled {
+                    if self.truth_fast(cx, w.cond)? {
+                        self.check(cx, w.conds, StmtRef::When(i as u32), out)?
+                    } else {
+                        out.trace.steps.push(TraceStep {
+                            stmt: StmtRef::When(i as u32),
+                            failed: Some(w.cond),
+                        });
+                        false
+                    }
+                } else {
+                    self.truth_fast(cx, w.cond)? && self.all(cx, w.conds)?
+                };
                 self.when_hits[i] = hit;
                 any |= hit;
             }
@@ -445,6 +495,13 @@ impl Instance {
             if !same_state(&self.values[i], &self.undo_vals[k]) {
                 self.versions[i] += 1;
                 self.stamps[i] = Some(time);
+                if out.trace.enabled {
+                    out.trace.changes.push((
+                        slot,
+                        self.undo_vals[k].clone(),
+                        self.values[i].clone(),
+                    ));
+                }
                 if prog.is_publish[i] {
                     // Pushed from a constant and filled in place: a `Published` built on
                     // the stack and then moved stalls like a `Value` (see `assign`).
@@ -534,6 +591,25 @@ impl Instance {
     fn changed(&self, slot: Slot) -> bool {
         let t = self.touched[slot as usize];
         t != 0 && !same_state(&self.undo_vals[t as usize - 1], &self.values[slot as usize])
+    }
+
+    /// [`Instance::all`], recording the outcome in the trace when tracing.
+    #[inline(always)]
+    fn check(&self, cx: &mut Cx<'_>, conds: Seg, stmt: StmtRef, out: &mut CycleOutput) -> R<bool> {
+        if !out.trace.enabled {
+            return self.all(cx, conds);
+        }
+        for &c in &cx.prog.conds[conds.range()] {
+            if !self.truth_fast(cx, c)? {
+                out.trace.steps.push(TraceStep {
+                    stmt,
+                    failed: Some(c),
+                });
+                return Ok(false);
+            }
+        }
+        out.trace.steps.push(TraceStep { stmt, failed: None });
+        Ok(true)
     }
 
     #[inline(always)]

@@ -273,6 +273,8 @@ pub enum OnEvent {
 
 #[derive(Debug, Clone, Copy)]
 pub struct OnStmt {
+    /// The `ON` keyword (its line names the statement in traces).
+    pub span: Span,
     pub event: OnEvent,
     pub conds: Seg,
     pub actions: Seg,
@@ -280,6 +282,8 @@ pub struct OnStmt {
 
 #[derive(Debug, Clone)]
 pub struct AtStmt {
+    /// The `AT` keyword.
+    pub span: Span,
     pub spec: AtSpec,
     pub conds: Seg,
     pub actions: Seg,
@@ -287,6 +291,8 @@ pub struct AtStmt {
 
 #[derive(Debug, Clone, Copy)]
 pub struct WhenStmt {
+    /// The `WHEN` keyword.
+    pub span: Span,
     pub cond: NodeId,
     /// AND lines (all must hold too).
     pub conds: Seg,
@@ -350,6 +356,27 @@ impl Program {
     }
 
     /// 1-based line of a span in the module's source.
+    /// The source line holding `span`'s start, trimmed (for traces: "ON press").
+    pub fn line_text(&self, span: Span) -> &str {
+        let start = (span.start as usize).min(self.source.len());
+        let begin = self.source[..start].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.source[start..]
+            .find('\n')
+            .map_or(self.source.len(), |i| start + i);
+        let line = &self.source[begin..end];
+        // Drop a trailing `// comment`.
+        line.split("//").next().unwrap_or(line).trim()
+    }
+
+    /// The source text of an expression node.
+    pub fn node_text(&self, node: NodeId) -> &str {
+        let span = self.node_spans[node as usize];
+        self.source
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
+            .trim()
+    }
+
     pub fn line_of(&self, span: Span) -> u32 {
         LineIndex::new(&self.source)
             .line_col(&self.source, span.start)

@@ -86,6 +86,34 @@ pub enum SimOutput {
     },
 }
 
+/// Why one cycle did what it did (see [`Simulator::set_tracing`]), readable without the
+/// source: the input, each statement considered with the condition that did not hold (or
+/// that it fired), each variable changed, and the error if the cycle failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trace {
+    pub time: Timestamp,
+    pub module: Arc<str>,
+    pub instance: Option<Arc<str>>,
+    /// `message press = on`, `minute tick`, `timer offTimer expired`.
+    pub input: String,
+    pub steps: Vec<TraceLine>,
+    /// (variable, old, new), enum values as strings.
+    pub changes: Vec<(Arc<str>, Value, Value)>,
+    pub error: Option<String>,
+}
+
+/// One statement a cycle considered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceLine {
+    /// Its trigger line as written: `ON press`, `AT midnight ON weekdays`.
+    pub statement: String,
+    pub line: u32,
+    /// Whether its conditions held and its THEN lines ran.
+    pub fired: bool,
+    /// The condition that did not hold, as written (`state == off`).
+    pub failed: Option<String>,
+}
+
 /// A problem with the modules given to [`Simulator::new`].
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -224,6 +252,8 @@ pub struct Simulator {
     timer_queue: BTreeSet<(Timestamp, u32, u32, u16)>,
     /// Scratch: an instance's timers before its cycle (reused, so a cycle allocates nothing).
     timer_scratch: Vec<Option<Timestamp>>,
+    /// Traces of the cycles run since [`Simulator::take_traces`], when tracing.
+    traces: Vec<Trace>,
 }
 
 /// Where the clock of a [`Simulator`] stands: what a snapshot records so that a restored
@@ -285,6 +315,7 @@ impl Simulator {
             changed_mark: Vec::new(),
             timer_queue: BTreeSet::new(),
             timer_scratch: Vec::new(),
+            traces: Vec::new(),
         };
         // Subscriptions first, so publications can find their routes.
         for (m, p) in programs.iter().enumerate() {
@@ -615,6 +646,17 @@ impl Simulator {
             .collect()
     }
 
+    /// Turns per-cycle traces on or off (off by default: `module test` and benchmarks pay
+    /// nothing for them).
+    pub fn set_tracing(&mut self, on: bool) {
+        self.out.trace.enabled = on;
+    }
+
+    /// The traces of the cycles run since the last call, in processing order.
+    pub fn take_traces(&mut self) -> Vec<Trace> {
+        std::mem::take(&mut self.traces)
+    }
+
     /// The next instant something is due (an `AT` tick or a timer), if any: when a real clock
     /// must next wake the simulator.
     pub fn next_due(&self) -> Option<Timestamp> {
@@ -942,6 +984,10 @@ impl Simulator {
         if has_timers {
             self.reindex_timers(m, i);
         }
+        if self.out.trace.enabled {
+            let trace = self.trace_of(m, i, t, input, result.as_ref().err());
+            self.traces.push(trace);
+        }
         let module = &mut self.modules[m];
         let name = module.program.name.clone();
         let key = module.instances[i].key().cloned();
@@ -988,6 +1034,74 @@ impl Simulator {
                     },
                 });
             }
+        }
+    }
+}
+
+impl Simulator {
+    #[cold]
+    fn trace_of(
+        &self,
+        m: usize,
+        i: usize,
+        t: Timestamp,
+        input: &Input,
+        error: Option<&crate::eval::CycleError>,
+    ) -> Trace {
+        use crate::eval::StmtRef;
+        let module = &self.modules[m];
+        let p = &module.program;
+        let input = match input {
+            Input::Message { slot, value } => {
+                let name = &p.var(*slot).name;
+                match value {
+                    Some(v) => format!("message {name} = {}", p.display_value(v)),
+                    None => format!("message {name}"),
+                }
+            }
+            Input::Tick => "minute tick".to_string(),
+            Input::Timer(k) => format!("timer {} expired", p.timers[*k as usize].name),
+        };
+        let steps = self
+            .out
+            .trace
+            .steps
+            .iter()
+            .map(|s| {
+                let span = match s.stmt {
+                    StmtRef::On(k) => p.ons[k as usize].span,
+                    StmtRef::At(k) => p.ats[k as usize].span,
+                    StmtRef::When(k) => p.whens[k as usize].span,
+                };
+                TraceLine {
+                    statement: p.line_text(span).to_string(),
+                    line: p.line_of(span),
+                    fired: s.failed.is_none() && error.is_none(),
+                    failed: s.failed.map(|c| p.node_text(c).to_string()),
+                }
+            })
+            .collect();
+        let changes = self
+            .out
+            .trace
+            .changes
+            .iter()
+            .map(|(slot, old, new)| {
+                (
+                    p.var(*slot).name.clone(),
+                    p.externalize(old),
+                    p.externalize(new),
+                )
+            })
+            .collect();
+        Trace {
+            time: t,
+            module: p.name.clone(),
+            instance: module.instances[i].key().cloned(),
+            input,
+            steps,
+            changes,
+            error: error.map(|e| e.to_string()),
         }
     }
 }
@@ -1054,6 +1168,55 @@ mod tests {
             floor_minute(t("1969-12-31T23:59:30Z")),
             t("1969-12-31T23:59:00Z")
         );
+    }
+
+    #[test]
+    fn traces_say_which_statement_fired_and_why_others_did_not() {
+        let lamp = compile(
+            "lamp.scc",
+            "MODULE lamp\n  SUBSCRIBE press\n  PUBLISH state {off, on} = off\n  ON press\n    AND state == on\n    THEN state = off\n  ON press\n    THEN state = on\n",
+        )
+        .unwrap();
+        let mut sim = Simulator::new(vec![lamp], TimeContext::new(TimeZone::UTC)).unwrap();
+        sim.set_tracing(true);
+        let ev = SimEvent {
+            time: t("2024-01-01T00:00:00Z"),
+            module: None,
+            variable: "press".into(),
+            instance: None,
+            value: None,
+        };
+        sim.run(std::slice::from_ref(&ev), None).unwrap();
+        let traces = sim.take_traces();
+        assert_eq!(traces.len(), 1);
+        let tr = &traces[0];
+        assert_eq!(tr.input, "message press");
+        assert_eq!(
+            tr.steps,
+            vec![
+                TraceLine {
+                    statement: "ON press".into(),
+                    line: 4,
+                    fired: false,
+                    failed: Some("state == on".into()),
+                },
+                TraceLine {
+                    statement: "ON press".into(),
+                    line: 7,
+                    fired: true,
+                    failed: None,
+                },
+            ]
+        );
+        assert_eq!(
+            tr.changes,
+            vec![(
+                Arc::from("state"),
+                Value::string("off"),
+                Value::string("on")
+            )]
+        );
+        assert_eq!(tr.error, None);
     }
 
     #[test]

@@ -51,6 +51,10 @@ const MAX_BATCH: usize = 1024;
 /// Records read per call while recovering.
 const RECOVERY_CHUNK: usize = 4096;
 
+/// Traces kept per mode: one record per cycle adds up, and they are for diagnosis, not the
+/// truth (that is the inputs), so the oldest go once a mode's trace topic passes 256 MiB.
+const TRACE_RETENTION_BYTES: u64 = 256 << 20;
+
 /// What the [`crate::Runtime`] handle asks of the agent.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -96,6 +100,8 @@ pub(crate) struct Agent {
     next: u64,
     /// The last input whose outputs are on `out` (found on recovery).
     out_through: Option<u64>,
+    /// The same for `trace`.
+    trace_through: Option<u64>,
     counters: Counters,
     /// Instances of undeployed modules whose snapshots must be deleted with the next batch.
     tombstones: Vec<String>,
@@ -104,6 +110,8 @@ pub(crate) struct Agent {
     resnapshot: Option<String>,
     /// A real-clock tick was sent and not yet processed.
     tick_pending: bool,
+    /// Whether cycles are traced (not in a dry replay).
+    tracing: bool,
     processed: watch::Sender<u64>,
 }
 
@@ -131,6 +139,10 @@ pub(crate) async fn ensure_topics(bus: &dyn Bus, topics: &ModeTopics) -> Result<
         (&topics.sources, TopicSpec::new(1)),
         (&topics.state, TopicSpec::new(1).compacted()),
         (&topics.out, TopicSpec::new(1)),
+        (
+            &topics.trace,
+            TopicSpec::new(1).retention_bytes(TRACE_RETENTION_BYTES),
+        ),
     ];
     for (name, spec) in specs {
         match bus.create_topic(name, spec).await {
@@ -232,14 +244,8 @@ impl Agent {
             .partitions
             .first()
             .map_or(0, |p| p.start_offset);
-        let mut out_through = None;
-        let out_desc = bus.describe_topic(&topics.out).await?;
-        if let Some(p) = out_desc.partitions.first()
-            && p.end_offset > p.start_offset
-        {
-            let last = bus.read(&tp(&topics.out), p.end_offset - 1, 1).await?;
-            out_through = last.first().and_then(input_header);
-        }
+        let out_through = last_input_on(&*bus, &topics.out).await?;
+        let trace_through = last_input_on(&*bus, &topics.trace).await?;
         let next = agent.input.map_or(inputs_start, |i| i + 1);
         let mut me = Agent {
             bus,
@@ -251,12 +257,15 @@ impl Agent {
             last_input: agent.input,
             next,
             out_through,
+            trace_through,
             counters: agent.counters,
             tombstones: Vec::new(),
             resnapshot: None,
             tick_pending: false,
+            tracing: true,
             processed,
         };
+        me.sim.set_tracing(true);
         for (key, value) in latest {
             let (Some(v), true) = (value, key.starts_with("m/")) else {
                 continue;
@@ -292,10 +301,12 @@ impl Agent {
             last_input: None,
             next: 0,
             out_through: None,
+            trace_through: None,
             counters: Counters::default(),
             tombstones: Vec::new(),
             resnapshot: None,
             tick_pending: false,
+            tracing: false,
             processed: watch::channel(0).0,
         }
     }
@@ -423,6 +434,7 @@ impl Agent {
     /// Processes one batch of inputs and makes its outcome durable (see the module docs).
     async fn process(&mut self, batch: Vec<StoredRecord>) -> Result<(), RuntimeError> {
         let mut outs: Vec<ProducerRecord> = Vec::new();
+        let mut traces: Vec<ProducerRecord> = Vec::new();
         let mut snaps: Vec<(String, Option<Vec<u8>>)> = Vec::new();
         let mut snap_index: HashMap<String, usize> = HashMap::new();
         let mut stamp = twinlog_core::Timestamp::now();
@@ -439,6 +451,25 @@ impl Agent {
                     outs.push(ProducerRecord::to_partition(
                         Record::keyed(stamp, key, value.to_string())
                             .with_header("in", rec.offset.to_string()),
+                        0,
+                    ));
+                }
+            }
+            let tz = self.time_ctx.time_zone().clone();
+            for tr in self.sim.take_traces() {
+                if self.trace_through.is_none_or(|t| rec.offset > t) {
+                    let version = self
+                        .modules
+                        .iter()
+                        .find(|m| *m.info.name == *tr.module)
+                        .map_or(0, |m| m.info.version);
+                    traces.push(ProducerRecord::to_partition(
+                        Record::keyed(
+                            stamp,
+                            tr.module.to_string(),
+                            trace_json(&tr, version, rec.offset, &tz).to_string(),
+                        )
+                        .with_header("in", rec.offset.to_string()),
                         0,
                     ));
                 }
@@ -488,6 +519,10 @@ impl Agent {
         if !outs.is_empty() {
             self.bus.send_batch(&self.topics.out, outs).await?;
             self.out_through = self.last_input;
+        }
+        if !traces.is_empty() {
+            self.bus.send_batch(&self.topics.trace, traces).await?;
+            self.trace_through = self.last_input;
         }
         let records: Vec<ProducerRecord> = snaps
             .into_iter()
@@ -693,6 +728,7 @@ impl Agent {
             self.time_ctx.clone(),
         )
         .map_err(|e| RuntimeError::Recovery(e.to_string()))?;
+        sim.set_tracing(self.tracing);
         let mut notes = Vec::new();
         for snap in saved {
             let Some(m) = modules.iter().find(|m| m.info.name == snap.module) else {
@@ -763,6 +799,55 @@ pub async fn replay(
         events: agent.counters.events,
         outputs,
         instances,
+    })
+}
+
+/// The input offset in the `in` header of a topic's last record, if any.
+async fn last_input_on(
+    bus: &dyn Bus,
+    topic: &twinlog_core::TopicName,
+) -> Result<Option<u64>, BusError> {
+    let desc = bus.describe_topic(topic).await?;
+    match desc.partitions.first() {
+        Some(p) if p.end_offset > p.start_offset => {
+            let last = bus.read(&tp(topic), p.end_offset - 1, 1).await?;
+            Ok(last.first().and_then(input_header))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A cycle's trace as the `trace` topic holds it.
+fn trace_json(
+    tr: &twinlog_lang::sim::Trace,
+    version: u32,
+    input: u64,
+    tz: &jiff::tz::TimeZone,
+) -> Json {
+    let steps: Vec<Json> = tr
+        .steps
+        .iter()
+        .map(|s| {
+            json!({"statement": s.statement, "line": s.line, "fired": s.fired, "failed": s.failed})
+        })
+        .collect();
+    let changes: Vec<Json> = tr
+        .changes
+        .iter()
+        .map(|(name, old, new)| {
+            json!({"variable": &**name, "old": json::value_to_json(old, tz), "new": json::value_to_json(new, tz)})
+        })
+        .collect();
+    json!({
+        "time": json::rfc3339(tr.time, tz),
+        "module": &*tr.module,
+        "instance": tr.instance.as_deref(),
+        "version": version,
+        "input": tr.input,
+        "statements": steps,
+        "changes": changes,
+        "error": tr.error,
+        "offset": input,
     })
 }
 

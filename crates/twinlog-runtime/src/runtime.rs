@@ -430,6 +430,50 @@ impl Runtime {
         })
     }
 
+    /// The newest `limit` cycle traces of a module (one instance with `instance`, none
+    /// before `since`), oldest first, as the `trace` topic holds them (see `docs/API.md`).
+    pub async fn trace(
+        &self,
+        module: &str,
+        instance: Option<&str>,
+        since: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, RuntimeError> {
+        self.sync().await?;
+        let mut out = std::collections::VecDeque::new();
+        for rec in read_all(&*self.inner.bus, &self.inner.topics.trace).await? {
+            if rec.record.key.as_deref() != Some(module.as_bytes()) {
+                continue;
+            }
+            let Ok(json) = serde_json::from_slice::<serde_json::Value>(
+                rec.record.value.as_deref().unwrap_or_default(),
+            ) else {
+                continue;
+            };
+            if let Some(i) = instance
+                && json["instance"].as_str() != Some(i)
+            {
+                continue;
+            }
+            if let Some(since) = since
+                && json["time"]
+                    .as_str()
+                    .and_then(|t| t.parse::<Timestamp>().ok())
+                    .is_some_and(|t| t < since)
+            {
+                continue;
+            }
+            out.push_back(json);
+            if out.len() > limit {
+                out.pop_front();
+            }
+        }
+        if out.is_empty() && !self.modules().await?.iter().any(|m| m.name == module) {
+            return Err(RuntimeError::UnknownModule(module.to_string()));
+        }
+        Ok(out.into())
+    }
+
     /// The partition of the mode's inputs (for tests and tools).
     pub fn inputs_partition(&self) -> TopicPartition {
         TopicPartition::new(self.inner.topics.inputs.clone(), 0)

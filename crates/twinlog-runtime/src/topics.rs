@@ -66,12 +66,14 @@ impl fmt::Display for ModeName {
 ///   latest snapshot of every instance, and the agent's position, clock and module set.
 /// - `out` (key = module): publications, logs, errors and dead letters, each with the offset
 ///   of the input that caused it.
+/// - `trace` (key = module, size-bounded): why each cycle did what it did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModeTopics {
     pub inputs: TopicName,
     pub sources: TopicName,
     pub state: TopicName,
     pub out: TopicName,
+    pub trace: TopicName,
 }
 
 impl ModeTopics {
@@ -85,6 +87,7 @@ impl ModeTopics {
             sources: t("sources"),
             state: t("state"),
             out: t("out"),
+            trace: t("trace"),
         }
     }
 }

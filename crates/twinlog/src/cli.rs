@@ -290,6 +290,31 @@ Examples:
   twinlog module state lamp1
   twinlog module state lamp --instance kitchen --json")]
     State(ModuleStateArgs),
+    /// Why a module did what it did: each cycle's input, the statements considered (which
+    /// fired, which condition did not hold), the variables changed, errors. Newest last.
+    #[command(after_help = "Examples:
+  twinlog module trace lamp1
+  twinlog module trace lamp --instance kitchen --since 2024-01-01T00:00:00Z --limit 20
+  twinlog module trace lamp1 --json")]
+    Trace(ModuleTraceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModuleTraceArgs {
+    /// The module's name.
+    pub name: String,
+    /// Only this instance.
+    #[arg(long, value_name = "KEY")]
+    pub instance: Option<String>,
+    /// Only cycles at or after this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// At most this many cycles (the newest).
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    /// One JSON object per cycle.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -67,6 +67,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Module(ModuleCommand::Source(args)) => remote::source(global, args),
         Command::Module(ModuleCommand::Undeploy(args)) => remote::undeploy(global, args),
         Command::Module(ModuleCommand::State(args)) => remote::state(global, args),
+        Command::Module(ModuleCommand::Trace(args)) => remote::trace(global, args),
         // Writers go through a server that holds the data dir; readers read the files.
         Command::Topic(TopicCommand::Create(args)) => match client::Client::find(global)? {
             Some(c) => remote::topic_create(&c, args),

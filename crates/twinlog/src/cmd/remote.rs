@@ -6,7 +6,7 @@ use super::client::{Client, ServerError};
 use super::{Exit, print_json};
 use crate::cli::{
     ClockAdvanceArgs, EventSendArgs, GlobalArgs, ModeCreateArgs, ModuleDeployArgs, ModuleNameArgs,
-    ModuleSourceArgs, ModuleStateArgs,
+    ModuleSourceArgs, ModuleStateArgs, ModuleTraceArgs,
 };
 use anyhow::{Context, Result, bail};
 use serde_json::{Value as Json, json};
@@ -456,6 +456,66 @@ pub fn publish(client: &Client, args: crate::cli::PublishArgs) -> Result<Exit> {
     }
     if !batch.is_empty() {
         send(batch)?;
+    }
+    Ok(Exit::Success)
+}
+
+pub fn trace(global: &GlobalArgs, args: ModuleTraceArgs) -> Result<Exit> {
+    let client = Client::connect(global)?;
+    let mut path = format!(
+        "/api/v1/modules/{}/trace?limit={}",
+        path_segment(&args.name),
+        args.limit
+    );
+    if let Some(i) = &args.instance {
+        path.push_str(&format!("&instance={}", path_segment(i)));
+    }
+    if let Some(t) = &args.since {
+        path.push_str(&format!("&since={}", path_segment(t)));
+    }
+    let body = client.get(&path)?;
+    for tr in body.as_array().into_iter().flatten() {
+        if args.json {
+            print_json(tr)?;
+            continue;
+        }
+        let who = match tr["instance"].as_str() {
+            Some(k) => format!("{}[{k}]", args.name),
+            None => args.name.clone(),
+        };
+        outln!(
+            "{} {who} (version {}) {}",
+            tr["time"].as_str().unwrap_or("?"),
+            tr["version"],
+            tr["input"].as_str().unwrap_or("?")
+        )?;
+        let steps = tr["statements"].as_array().cloned().unwrap_or_default();
+        if steps.is_empty() {
+            outln!("  no statement reacts to this input")?;
+        }
+        for st in steps {
+            let outcome = match st["failed"].as_str() {
+                Some(c) => format!("not fired: `{c}` did not hold"),
+                None if st["fired"] == true => "fired".to_string(),
+                None => "conditions held, but the cycle failed".to_string(),
+            };
+            outln!(
+                "  line {}: {} — {outcome}",
+                st["line"],
+                st["statement"].as_str().unwrap_or("?")
+            )?;
+        }
+        for ch in tr["changes"].as_array().into_iter().flatten() {
+            outln!(
+                "  {}: {} → {}",
+                ch["variable"].as_str().unwrap_or("?"),
+                show(&ch["old"]),
+                show(&ch["new"])
+            )?;
+        }
+        if let Some(e) = tr["error"].as_str() {
+            outln!("  error: {e} (the cycle's changes were rolled back)")?;
+        }
     }
     Ok(Exit::Success)
 }

@@ -40,6 +40,7 @@ fn every_command_has_examples() {
         &["module", "source", "--help"],
         &["module", "undeploy", "--help"],
         &["module", "state", "--help"],
+        &["module", "trace", "--help"],
     ] {
         let text = help(args);
         assert!(
