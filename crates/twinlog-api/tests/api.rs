@@ -124,10 +124,16 @@ async fn deploy_send_and_read_state() {
     assert_eq!(traces[1]["input"], "message press");
     assert_eq!(traces[1]["statements"][0]["failed"], json!(null));
     assert_eq!(traces[1]["statements"][0]["statement"], "ON press");
-    assert_eq!(traces[1]["changes"][0], json!({"variable": "state", "old": "off", "new": "on"}));
+    assert_eq!(
+        traces[1]["changes"][0],
+        json!({"variable": "state", "old": "off", "new": "on"})
+    );
     assert_eq!(traces[0]["statements"][0]["failed"], "state == off");
     let (st, _, body) = call(&app, "GET", "/api/v1/modules/lamp/trace?limit=0", None).await;
-    assert_eq!((st, body["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("limit")));
+    assert_eq!(
+        (st, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("limit"))
+    );
     let (_, _, body) = call(&app, "GET", "/api/v1/modules/lamp/history", None).await;
     assert!(
         body[0]["diff"].as_str().unwrap().contains("+MODULE lamp"),

@@ -1075,7 +1075,11 @@ impl Simulator {
                 };
                 TraceLine {
                     statement: p.line_text(span).to_string(),
-                    line: p.line_of(span),
+                    // Counted, not through a `LineIndex`: a trace is made per cycle.
+                    line: 1 + p.source[..(span.start as usize).min(p.source.len())]
+                        .bytes()
+                        .filter(|b| *b == b'\n')
+                        .count() as u32,
                     fired: s.failed.is_none() && error.is_none(),
                     failed: s.failed.map(|c| p.node_text(c).to_string()),
                 }

@@ -467,7 +467,7 @@ impl Agent {
                         Record::keyed(
                             stamp,
                             tr.module.to_string(),
-                            trace_json(&tr, version, rec.offset, &tz).to_string(),
+                            encode_trace(&tr, version, rec.offset, &tz),
                         )
                         .with_header("in", rec.offset.to_string()),
                         0,
@@ -484,13 +484,16 @@ impl Agent {
             for key in self.tombstones.drain(..) {
                 put(key, None);
             }
-            let versions: HashMap<&str, u32> = self
-                .modules
-                .iter()
-                .map(|m| (&*m.info.name, m.info.version))
-                .collect();
+            // A linear scan: a mode has few modules, and this runs per changed instance.
+            let modules = &self.modules;
+            let version_of = |name: &str| {
+                modules
+                    .iter()
+                    .find(|m| *m.info.name == *name)
+                    .map_or(0, |m| m.info.version)
+            };
             for (program, inst) in self.sim.take_changed() {
-                let version = versions.get(&*program.name).copied().unwrap_or(0);
+                let version = version_of(&program.name);
                 let snap = Snapshot::of(program, inst, version, rec.offset);
                 put(snap.key(), Some(snap.encode()));
             }
@@ -817,38 +820,72 @@ async fn last_input_on(
     }
 }
 
-/// A cycle's trace as the `trace` topic holds it.
-fn trace_json(
+/// A cycle's trace as the `trace` topic holds it (JSON, see `docs/API.md`), written by
+/// hand: one is made per cycle, so it must cost little next to the cycle.
+fn encode_trace(
     tr: &twinlog_lang::sim::Trace,
     version: u32,
     input: u64,
     tz: &jiff::tz::TimeZone,
-) -> Json {
-    let steps: Vec<Json> = tr
-        .steps
-        .iter()
-        .map(|s| {
-            json!({"statement": s.statement, "line": s.line, "fired": s.fired, "failed": s.failed})
-        })
-        .collect();
-    let changes: Vec<Json> = tr
-        .changes
-        .iter()
-        .map(|(name, old, new)| {
-            json!({"variable": &**name, "old": json::value_to_json(old, tz), "new": json::value_to_json(new, tz)})
-        })
-        .collect();
-    json!({
-        "time": json::rfc3339(tr.time, tz),
-        "module": &*tr.module,
-        "instance": tr.instance.as_deref(),
-        "version": version,
-        "input": tr.input,
-        "statements": steps,
-        "changes": changes,
-        "error": tr.error,
-        "offset": input,
-    })
+) -> Vec<u8> {
+    use std::io::Write;
+    fn s(out: &mut Vec<u8>, text: &str) {
+        serde_json::to_writer(&mut *out, text).expect("writing to a Vec cannot fail");
+    }
+    fn v(out: &mut Vec<u8>, value: &twinlog_lang::value::Value, tz: &jiff::tz::TimeZone) {
+        serde_json::to_writer(&mut *out, &json::value_to_json(value, tz))
+            .expect("writing to a Vec cannot fail");
+    }
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"time\":");
+    s(&mut out, &json::rfc3339(tr.time, tz));
+    out.extend_from_slice(b",\"module\":");
+    s(&mut out, &tr.module);
+    out.extend_from_slice(b",\"instance\":");
+    match &tr.instance {
+        Some(i) => s(&mut out, i),
+        None => out.extend_from_slice(b"null"),
+    }
+    let _ = write!(out, ",\"version\":{version},\"input\":");
+    s(&mut out, &tr.input);
+    out.extend_from_slice(b",\"statements\":[");
+    for (n, st) in tr.steps.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"statement\":");
+        s(&mut out, &st.statement);
+        let _ = write!(
+            out,
+            ",\"line\":{},\"fired\":{},\"failed\":",
+            st.line, st.fired
+        );
+        match &st.failed {
+            Some(f) => s(&mut out, f),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"changes\":[");
+    for (n, (name, old, new)) in tr.changes.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"variable\":");
+        s(&mut out, name);
+        out.extend_from_slice(b",\"old\":");
+        v(&mut out, old, tz);
+        out.extend_from_slice(b",\"new\":");
+        v(&mut out, new, tz);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"],\"error\":");
+    match &tr.error {
+        Some(e) => s(&mut out, e),
+        None => out.extend_from_slice(b"null"),
+    }
+    let _ = write!(out, ",\"offset\":{input}}}");
+    out
 }
 
 /// The offset of the input an `out` record came from (its `in` header).
