@@ -26,7 +26,7 @@ use std::sync::Arc;
 use twinlog_bus::types::{ProducerRecord, TopicSpec};
 use twinlog_core::{Record, TopicName};
 use twinlog_runtime::json::{EventIn, event_from_json, parse_time};
-use twinlog_runtime::{Advance, DEFAULT_MODE, Modes, Runtime};
+use twinlog_runtime::{Advance, DEFAULT_MODE, ForkPoint, Modes, Runtime};
 
 /// The largest request body: 4 MiB holds tens of thousands of events or a large module;
 /// more in one request would hold the answer back too long (send several).
@@ -391,16 +391,41 @@ async fn create_mode(State(s): State<AppState>, b: Result<Bytes, BytesRejection>
     let json = json_body(b)?;
     let name =
         string_field(&json, "name")?.ok_or_else(|| Problem::invalid("/name", "missing `name`"))?;
-    if json.get("from").is_some() {
-        return Err(Problem::new(
-            StatusCode::NOT_IMPLEMENTED,
-            4003,
-            "forking is not built yet",
-            "a mode can be created empty; forking one from another (`from`, `at`) is not built yet",
-        )
-        .field("/from"));
-    }
-    let rt = s.modes.create(&name).await?;
+    let rt = match string_field(&json, "from")? {
+        None => {
+            if json.get("at").is_some_and(|a| !a.is_null()) {
+                return Err(Problem::invalid(
+                    "/at",
+                    "`at` needs `from`: the mode to fork",
+                ));
+            }
+            s.modes.create(&name).await?
+        }
+        Some(from) => {
+            let at = match json.get("at") {
+                None | Some(Json::Null) => ForkPoint::Now,
+                Some(Json::Number(n)) => ForkPoint::Offset(n.as_u64().ok_or_else(|| {
+                    Problem::invalid(
+                        "/at",
+                        "`at` must be an input offset (0 or more) or an RFC 3339 time",
+                    )
+                })?),
+                Some(Json::String(t)) => ForkPoint::Time(
+                    parse_time(t).map_err(|e| Problem::invalid("/at", e.to_string()))?,
+                ),
+                Some(_) => {
+                    return Err(Problem::invalid(
+                        "/at",
+                        "`at` must be an input offset (0 or more) or an RFC 3339 time",
+                    ));
+                }
+            };
+            s.modes.fork(&name, &from, at).await.map_err(|e| match e {
+                twinlog_runtime::ModeError::Unknown(_) => Problem::from(e).field("/from"),
+                other => Problem::from(other),
+            })?
+        }
+    };
     ok(StatusCode::CREATED, json!({"name": rt.mode().as_str()}))
 }
 

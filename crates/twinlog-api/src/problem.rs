@@ -248,6 +248,13 @@ impl From<ModeError> for Problem {
             ModeError::Unknown(_) => {
                 Problem::new(StatusCode::NOT_FOUND, 4002, "unknown mode", detail).field("mode")
             }
+            ModeError::BadForkPoint { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                4003,
+                "bad fork point",
+                detail,
+            )
+            .field("/at"),
             ModeError::Runtime(r) => r.into(),
             _ => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

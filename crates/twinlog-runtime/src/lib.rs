@@ -22,7 +22,7 @@ pub mod view;
 
 pub use agent::{ReplayReport, replay};
 pub use error::RuntimeError;
-pub use modes::{ModeError, Modes};
+pub use modes::{ForkPoint, ModeError, Modes};
 pub use runtime::{Advance, Runtime, RuntimeOptions};
 pub use topics::{DEFAULT_MODE, ModeName, ModeTopics};
 pub use view::ClockKind;

@@ -21,8 +21,21 @@ pub enum ModeError {
     Exists(String),
     #[error("no mode named `{0}`; `twinlog mode list` shows them")]
     Unknown(String),
+    #[error("mode `{from}` has no input at offset {offset}; its inputs end before {end}")]
+    BadForkPoint { from: String, offset: u64, end: u64 },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+}
+
+/// Where a fork of a mode starts: its inputs up to and including this one are copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForkPoint {
+    /// Everything the source mode has now.
+    Now,
+    /// Inputs up to and including this offset of the source mode's inputs topic.
+    Offset(u64),
+    /// Inputs appended at or before this time.
+    Time(jiff::Timestamp),
 }
 
 /// The modes of a server.
@@ -118,6 +131,108 @@ impl Modes {
             return Err(ModeError::Exists(name.to_string()));
         }
         let rt = self.start(mode).await?;
+        self.map
+            .write()
+            .expect("modes lock")
+            .insert(name.to_string(), rt.clone());
+        Ok(rt)
+    }
+
+    /// Creates mode `name` as a copy of mode `from` as of `at`: the source's inputs up to that
+    /// point (with the module sources they deploy) are copied into the new mode's topics, and
+    /// its agent replays them — so it starts with the same modules, state and clock, then
+    /// goes its own way. (A copy; copy-on-write comes with the CQRS work.)
+    pub async fn fork(&self, name: &str, from: &str, at: ForkPoint) -> Result<Runtime, ModeError> {
+        use crate::codec::{InputRecord, SourceRecord};
+        use twinlog_bus::types::{ProducerRecord, TopicPartition};
+        let mode = ModeName::new(name)?;
+        let source = self.get(from)?;
+        let _creating = self.creating.lock().await;
+        if self.get(name).is_ok() {
+            return Err(ModeError::Exists(name.to_string()));
+        }
+        source.sync().await?;
+        let src = source.topics().clone();
+        let dst = crate::topics::ModeTopics::new(&mode);
+        let bus = &*self.bus;
+        crate::agent::ensure_topics(bus, &dst)
+            .await
+            .map_err(RuntimeError::from)?;
+        let inputs = TopicPartition::new(src.inputs.clone(), 0);
+        let end = bus
+            .describe_topic(&src.inputs)
+            .await
+            .map_err(RuntimeError::from)?
+            .partitions
+            .first()
+            .map_or(0, |p| p.end_offset);
+        let last = match at {
+            ForkPoint::Now => end,
+            ForkPoint::Offset(o) if o < end => o + 1,
+            ForkPoint::Offset(o) => {
+                return Err(ModeError::BadForkPoint {
+                    from: from.to_string(),
+                    offset: o,
+                    end,
+                });
+            }
+            ForkPoint::Time(t) => {
+                let ts = twinlog_core::Timestamp::from_micros(t.as_microsecond().saturating_add(1));
+                bus.offset_for_timestamp(&inputs, ts)
+                    .await
+                    .map_err(RuntimeError::from)?
+                    .unwrap_or(end)
+            }
+        };
+        let mut from_offset = 0;
+        while from_offset < last {
+            let chunk = bus
+                .read(&inputs, from_offset, 4096)
+                .await
+                .map_err(RuntimeError::from)?;
+            let Some(tail) = chunk.last() else { break };
+            from_offset = tail.offset + 1;
+            let mut copied = Vec::with_capacity(chunk.len());
+            for rec in chunk.into_iter().filter(|r| r.offset < last) {
+                let mut record = rec.record;
+                // A deploy names its source by offset: copy the source and point at the copy.
+                if let Ok(InputRecord::Deploy {
+                    module,
+                    version,
+                    source_offset,
+                }) = InputRecord::decode(record.value.as_deref().unwrap_or_default())
+                {
+                    let s: SourceRecord =
+                        crate::agent::read_source(bus, &src, source_offset).await?;
+                    let d = bus
+                        .send(
+                            &dst.sources,
+                            ProducerRecord::to_partition(
+                                twinlog_core::Record::keyed(
+                                    record.timestamp,
+                                    module.clone(),
+                                    s.encode(),
+                                ),
+                                0,
+                            ),
+                        )
+                        .await
+                        .map_err(RuntimeError::from)?;
+                    let input = InputRecord::Deploy {
+                        module,
+                        version,
+                        source_offset: d.offset,
+                    };
+                    record.value = Some(input.encode().into());
+                }
+                copied.push(ProducerRecord::to_partition(record, 0));
+            }
+            bus.send_batch(&dst.inputs, copied)
+                .await
+                .map_err(RuntimeError::from)?;
+        }
+        let rt = self.start(mode).await?;
+        rt.sync().await?;
         self.map
             .write()
             .expect("modes lock")

@@ -455,3 +455,76 @@ async fn the_real_clock_fires_timers_and_catches_up_after_downtime() {
     );
     rt.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fork_starts_with_the_source_state_as_of_its_point_then_goes_its_own_way() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let modes = twinlog_runtime::Modes::open(
+        bus.clone(),
+        ClockKind::Test,
+        TimeContext::new(TimeZone::UTC),
+    )
+    .await
+    .unwrap();
+    let main = modes.get("default").unwrap();
+    main.deploy("hallway.scc", HALLWAY).await.unwrap();
+    let acks = main
+        .send_events(vec![ev(
+            r#"{"time": "2024-05-01T20:00:00Z", "variable": "motion"}"#,
+        )])
+        .await
+        .unwrap();
+    main.advance_clock(Advance::By(jiff::SignedDuration::from_mins(10)))
+        .await
+        .unwrap();
+    main.send_events(vec![ev(r#"{"variable": "motion"}"#)])
+        .await
+        .unwrap();
+    // As of the first motion: light on, timer running, clock at 20:00.
+    let fork = modes
+        .fork(
+            "what-if",
+            "default",
+            twinlog_runtime::ForkPoint::Offset(acks[0].offset),
+        )
+        .await
+        .unwrap();
+    let state = fork.state("hallway", None).await.unwrap();
+    assert_eq!(var(&state, "light").value, Value::string("on"));
+    assert_eq!(var(&state, "count").value, Value::number(1));
+    assert_eq!(
+        fork.clock().await.unwrap().now,
+        Some(t("2024-05-01T20:00:00Z"))
+    );
+    // The fork goes its own way; the source is untouched.
+    fork.advance_clock(Advance::By(jiff::SignedDuration::from_mins(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        var(&main.state("hallway", None).await.unwrap(), "count").value,
+        Value::number(2)
+    );
+    assert_eq!(fork.history("hallway").await.unwrap().len(), 1);
+    // Everything, now.
+    let now = modes
+        .fork("copy", "default", twinlog_runtime::ForkPoint::Now)
+        .await
+        .unwrap();
+    assert_eq!(
+        now.state("hallway", None).await.unwrap(),
+        main.state("hallway", None).await.unwrap()
+    );
+    assert!(matches!(
+        modes
+            .fork("bad", "default", twinlog_runtime::ForkPoint::Offset(10_000))
+            .await,
+        Err(twinlog_runtime::ModeError::BadForkPoint { .. })
+    ));
+    assert!(matches!(
+        modes
+            .fork("x", "nope", twinlog_runtime::ForkPoint::Now)
+            .await,
+        Err(twinlog_runtime::ModeError::Unknown(_))
+    ));
+    modes.shutdown().await;
+}

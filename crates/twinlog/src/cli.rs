@@ -413,10 +413,17 @@ pub struct ClockAdvanceArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ModeCommand {
-    /// Create an empty mode.
-    #[command(after_help = "Examples:
+    /// Create a mode: empty, or a copy of another as of an input offset or a time (what-if).
+    #[command(
+        after_help = "A fork replays the source mode's inputs up to that point into the new mode,
+which then has the same modules, state and clock, and goes its own way.
+
+Examples:
   twinlog mode create what-if
-  twinlog module deploy lamp1.scc --mode what-if")]
+  twinlog mode create what-if --from default
+  twinlog mode create yesterday --from default --at 2024-05-01T00:00:00Z
+  twinlog module deploy lamp1.scc --mode what-if"
+    )]
     Create(ModeCreateArgs),
     /// List the modes with their modules and clocks.
     #[command(
@@ -431,6 +438,12 @@ pub enum ModeCommand {
 pub struct ModeCreateArgs {
     /// Its name: a-z, 0-9, `_` and `-`.
     pub name: String,
+    /// Fork this mode instead of starting empty.
+    #[arg(long, value_name = "MODE")]
+    pub from: Option<String>,
+    /// With --from: copy its inputs up to this input offset or time (RFC 3339) [default: all].
+    #[arg(long, value_name = "OFFSET|RFC3339", requires = "from")]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]
