@@ -452,7 +452,7 @@ impl Checker {
                         .with_label(format!("expected {exp}")),
                     );
                 } else {
-                    self.prog.vars[slot as usize].initial = value;
+                    self.prog.vars[slot as usize].initial = self.prog.conform(slot, value);
                 }
             }
         }

@@ -10,13 +10,14 @@
 //!
 //! Decisions where LANGUAGE.md is silent (copied into docs/LANGUAGE.md):
 //! - **A failed cycle changes nothing.** The first runtime error (constraint violation,
-//!   division by zero, arithmetic on an unset value, a limit) stops the cycle and rolls back
+//!   division by zero, a type error, a limit) stops the cycle and rolls back
 //!   every variable and timer it changed; nothing is published. Two things stay: the message
 //!   value that started the cycle (it was received, and it met the constraints), and the
 //!   `log(…)` lines written before the error (they help find it).
-//! - **Unset in conditions**: a comparison with an unset value is false, except `!=`, which is
-//!   true; in `AND` / `OR` / `NOT` an unset value counts as false. Arithmetic on, or assigning
-//!   of, an unset value is a runtime error.
+//! - **Unset is like SQL's NULL**: arithmetic and functions on an unset value give unset; a
+//!   comparison with unset is false, except `!=`, which is true; in `AND` / `OR` / `NOT` an
+//!   unset value counts as false. Assigning an unset result leaves the variable unchanged and
+//!   adds a note to the cycle's output ([`CycleOutput::notes`]); the cycle goes on.
 //! - **Timers**: `start` does nothing to a running timer; `reset` (re)starts it whether or not
 //!   it runs; `cancel` stops it. A timer's expiry is consumed even if its cycle fails.
 //! - **`activate(v)`** publishes `v` without a value at the end of the cycle, unless `v`
@@ -26,14 +27,15 @@
 //!   `#timestamp` is the time of its last change (unset before one); `#version` counts changes.
 //! - **`log(a, b, …)`** writes its arguments separated by one space; strings without quotes.
 //! - **Division** gives up to 28 significant digits with trailing zeros dropped (`10 / 4` is
-//!   `2.5`); `+ - *` keep the usual decimal scale (`0.50 + 1` is `1.50`).
+//!   `2.5`); `+ -` keep the larger scale and `*` the sum of scales, zeros included
+//!   ([`crate::value::decimal`]); a number constraint's places are kept ([`Program::conform`]).
 //! - **`round(x, places)`** rounds half away from zero (2.5 → 3); `places` defaults to 0.
 //! - A WHEN that reads `system.clock` treats the clock as changed on every tick cycle.
 
 use crate::ir::*;
 use crate::span::Span;
 use crate::time::TimeContext;
-use crate::value::{Sym, Value, num_cmp, num_eq, same_state};
+use crate::value::{Sym, Value, decimal, num_cmp, num_eq, same_state};
 use jiff::Timestamp;
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::fmt::Write as _;
@@ -94,6 +96,8 @@ pub struct CycleOutput {
     pub publications: Vec<Published>,
     log_text: String,
     log_ends: Vec<usize>,
+    /// Assignments skipped because their value was unset (`` `x` left unchanged: … ``).
+    pub notes: Vec<String>,
     /// Whether any ON, AT or WHEN ran its THEN lines.
     pub fired: bool,
     /// Why the cycle did what it did, when `trace.enabled` (off: nothing is recorded and the
@@ -140,6 +144,9 @@ impl CycleOutput {
         }
         self.log_text.clear();
         self.log_ends.clear();
+        if !self.notes.is_empty() {
+            self.notes.clear();
+        }
         self.fired = false;
         if self.trace.enabled {
             self.trace.steps.clear();
@@ -639,10 +646,18 @@ impl Instance {
                         Node::Var(s) => {
                             cx.count(value as usize, false)?;
                             let v = copy_value(&self.values[s as usize]);
+                            if v.is_unset() {
+                                unset_note(cx, slot, value, out);
+                                continue;
+                            }
                             self.assign(cx, slot, &v, span)?;
                         }
                         _ => {
                             let v = self.eval(cx, value)?;
+                            if v.is_unset() {
+                                unset_note(cx, slot, value, out);
+                                continue;
+                            }
                             self.assign(cx, slot, &v, span)?;
                         }
                     }
@@ -652,12 +667,8 @@ impl Instance {
                     let n = match &self.values[slot as usize] {
                         Value::Number(n) => *n,
                         Value::Unset => {
-                            return Err(cx.err(
-                                span,
-                                CycleErrorKind::Unset {
-                                    name: prog.var(slot).name.to_string(),
-                                },
-                            ));
+                            step_note(cx, slot, span, out);
+                            continue;
                         }
                         other => {
                             return Err(cx.err(
@@ -670,9 +681,9 @@ impl Instance {
                         }
                     };
                     let r = if up {
-                        n.checked_add(Decimal::ONE)
+                        decimal::add(n, Decimal::ONE)
                     } else {
-                        n.checked_sub(Decimal::ONE)
+                        decimal::sub(n, Decimal::ONE)
                     };
                     let r = r.ok_or_else(|| cx.err(span, CycleErrorKind::Overflow))?;
                     self.assign(cx, slot, &Value::Number(r), span)?;
@@ -734,7 +745,13 @@ impl Instance {
                 | (Value::Enum(_), Type::Enum(_) | Type::Any)
         );
         if type_ok && cx.prog.satisfies(slot, v) {
-            self.write_from(slot, v);
+            match v {
+                Value::Number(n) if var.constraint.is_some() => {
+                    let c = cx.prog.conform(slot, Value::Number(*n));
+                    self.write_from(slot, &c);
+                }
+                _ => self.write_from(slot, v),
+            }
             return Ok(());
         }
         // Everything else (strings, times, coercions, errors) the general way.
@@ -952,9 +969,9 @@ impl Instance {
         let a = self.number(cx, l)?;
         let b = self.number(cx, r)?;
         let result = match op {
-            BinOp::Add => a.checked_add(b),
-            BinOp::Sub => a.checked_sub(b),
-            BinOp::Mul => a.checked_mul(b),
+            BinOp::Add => decimal::add(a, b),
+            BinOp::Sub => decimal::sub(a, b),
+            BinOp::Mul => decimal::mul(a, b),
             _ => {
                 if b.is_zero() {
                     return Err(cx.err(span(), CycleErrorKind::DivisionByZero));
@@ -1011,7 +1028,6 @@ impl Instance {
     fn eval(&self, cx: &mut Cx<'_>, node: NodeId) -> R<Value> {
         cx.count(node as usize, false)?;
         let prog = cx.prog;
-        let span = || prog.node_spans[node as usize];
         Ok(match prog.nodes[node as usize] {
             Node::Const(c) => prog.consts[c as usize].clone(),
             Node::Var(s) => self.values[s as usize].clone(),
@@ -1050,7 +1066,7 @@ impl Instance {
                 }
             }
             Node::Not(x) => Value::Bool(!self.truth(cx, x)?),
-            Node::Neg(x) => Value::Number(-self.number(cx, x)?),
+            Node::Neg(x) => unset_is_unset(self.number(cx, x).map(|n| -n))?,
             Node::Bin(op, l, r) => match op {
                 BinOp::And => Value::Bool(self.truth(cx, l)? && self.truth(cx, r)?),
                 BinOp::Or => Value::Bool(self.truth(cx, l)? || self.truth(cx, r)?),
@@ -1058,53 +1074,85 @@ impl Instance {
                     Value::Bool(self.compare(cx, op, l, r, node)?)
                 }
                 BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => {
-                    Value::Number(self.arith(cx, op, l, r, node)?)
+                    unset_is_unset(self.arith(cx, op, l, r, node))?
                 }
             },
-            Node::Call(f, args) => {
-                let ids = &prog.args[args.start as usize..args.start as usize + args.len as usize];
-                match f {
-                    Builtin::Abs => Value::Number(self.number(cx, ids[0])?.abs()),
-                    Builtin::Min | Builtin::Max => {
-                        let mut best = self.number(cx, ids[0])?;
-                        for &a in &ids[1..] {
-                            let n = self.number(cx, a)?;
-                            let ord = num_cmp(&n, &best);
-                            if (f == Builtin::Min && ord.is_lt())
-                                || (f == Builtin::Max && ord.is_gt())
-                            {
-                                best = n;
-                            }
-                        }
-                        Value::Number(best)
-                    }
-                    Builtin::Round => {
-                        let x = self.number(cx, ids[0])?;
-                        let places = match ids.get(1) {
-                            Some(&p) => self.number(cx, p)?,
-                            None => Decimal::ZERO,
-                        };
-                        if !places.fract().is_zero()
-                            || places < Decimal::ZERO
-                            || places > Decimal::from(28)
-                        {
-                            return Err(cx.err(
-                                span(),
-                                CycleErrorKind::BadPlaces {
-                                    places: places.to_string(),
-                                },
-                            ));
-                        }
-                        // Integral and within 0..=28, so normalizing leaves the plain count.
-                        let dp = places.normalize().mantissa() as u32;
-                        Value::Number(
-                            x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero),
-                        )
+            Node::Call(f, args) => unset_is_unset(self.call(cx, f, args, node))?,
+        })
+    }
+
+    /// A built-in function of numbers.
+    fn call(&self, cx: &mut Cx<'_>, f: Builtin, args: Seg32, node: NodeId) -> R<Decimal> {
+        let prog = cx.prog;
+        let span = || prog.node_spans[node as usize];
+        let ids = &prog.args[args.start as usize..args.start as usize + args.len as usize];
+        Ok(match f {
+            Builtin::Abs => self.number(cx, ids[0])?.abs(),
+            Builtin::Min | Builtin::Max => {
+                let mut best = self.number(cx, ids[0])?;
+                for &a in &ids[1..] {
+                    let n = self.number(cx, a)?;
+                    let ord = num_cmp(&n, &best);
+                    if (f == Builtin::Min && ord.is_lt()) || (f == Builtin::Max && ord.is_gt()) {
+                        best = n;
                     }
                 }
+                best
+            }
+            Builtin::Round => {
+                let x = self.number(cx, ids[0])?;
+                let places = match ids.get(1) {
+                    Some(&p) => self.number(cx, p)?,
+                    None => Decimal::ZERO,
+                };
+                if !places.fract().is_zero() || places < Decimal::ZERO || places > Decimal::from(28)
+                {
+                    return Err(cx.err(
+                        span(),
+                        CycleErrorKind::BadPlaces {
+                            places: places.to_string(),
+                        },
+                    ));
+                }
+                // Integral and within 0..=28, so normalizing leaves the plain count.
+                let dp = places.normalize().mantissa() as u32;
+                x.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero)
             }
         })
     }
+}
+
+/// Arithmetic on an unset value is unset (like SQL's NULL): the rest of the expression and
+/// the condition or assignment that reads it decide what that means.
+#[inline]
+fn unset_is_unset(r: R<Decimal>) -> R<Value> {
+    match r {
+        Ok(n) => Ok(Value::Number(n)),
+        Err(e) if matches!(e.kind, CycleErrorKind::Unset { .. }) => Ok(Value::Unset),
+        Err(e) => Err(e),
+    }
+}
+
+/// `x = expr` where `expr` has no value: `x` keeps its value, and the cycle says why.
+#[cold]
+fn unset_note(cx: &Cx<'_>, slot: Slot, value: NodeId, out: &mut CycleOutput) {
+    let span = cx.prog.node_spans[value as usize];
+    out.notes.push(format!(
+        "`{}` left unchanged: `{}` has no value (line {})",
+        cx.prog.var(slot).name,
+        cx.code(span),
+        cx.prog.line_of(span)
+    ));
+}
+
+/// `x++` / `x--` on an unset `x`: it stays unset, and the cycle says so.
+#[cold]
+fn step_note(cx: &Cx<'_>, slot: Slot, span: Span, out: &mut CycleOutput) {
+    out.notes.push(format!(
+        "`{}` left unchanged: it has no value to count from (line {})",
+        cx.prog.var(slot).name,
+        cx.prog.line_of(span)
+    ));
 }
 
 /// Copies `src` into `dst` variant by variant, so every load matches the store that wrote

@@ -10,7 +10,7 @@
 use crate::diag::Diagnostic;
 use crate::span::{LineIndex, Span};
 use crate::time::spec::AtSpec;
-use crate::value::{Sym, Value, num_cmp, num_eq};
+use crate::value::{Sym, Value, decimal, num_cmp, num_eq};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -422,9 +422,35 @@ impl Program {
             _ => return Err(self.violation(slot, value)),
         };
         if self.satisfies(slot, &value) {
-            Ok(value)
+            Ok(self.conform(slot, value))
         } else {
             Err(self.violation(slot, &value))
+        }
+    }
+
+    /// The places of a variable's number constraints (`{0.00, 0.50, 1.00}`: 2), which every
+    /// number it holds is written with when that changes no value (`1` becomes `1.00`).
+    #[inline]
+    pub fn number_scale(&self, slot: Slot) -> Option<u32> {
+        match &self.var(slot).constraint {
+            Some(ConstraintSet::Numbers { values, ranges }) => values
+                .first()
+                .or_else(|| {
+                    ranges
+                        .iter()
+                        .find_map(|(lo, hi)| lo.as_ref().or(hi.as_ref()))
+                })
+                .map(Decimal::scale),
+            _ => None,
+        }
+    }
+
+    /// `value` written as the variable's constraints write numbers ([`Program::number_scale`]).
+    #[inline]
+    pub fn conform(&self, slot: Slot, value: Value) -> Value {
+        match (value, self.number_scale(slot)) {
+            (Value::Number(n), Some(scale)) => Value::Number(decimal::conform(n, scale)),
+            (v, _) => v,
         }
     }
 

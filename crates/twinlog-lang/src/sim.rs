@@ -84,6 +84,46 @@ pub enum SimOutput {
         instance: Option<Arc<str>>,
         message: String,
     },
+    /// Something a cycle did not do and why, without failing: an assignment skipped because
+    /// its value was unset.
+    Note {
+        time: Timestamp,
+        module: Arc<str>,
+        instance: Option<Arc<str>>,
+        text: String,
+    },
+}
+
+impl SimOutput {
+    /// When, in which module and in which instance (`None` for a module without instances).
+    pub fn origin(&self) -> (Timestamp, &Arc<str>, Option<&Arc<str>>) {
+        match self {
+            SimOutput::Publication {
+                time,
+                module,
+                instance,
+                ..
+            }
+            | SimOutput::Log {
+                time,
+                module,
+                instance,
+                ..
+            }
+            | SimOutput::CycleError {
+                time,
+                module,
+                instance,
+                ..
+            }
+            | SimOutput::Note {
+                time,
+                module,
+                instance,
+                ..
+            } => (*time, module, instance.as_ref()),
+        }
+    }
 }
 
 /// Why one cycle did what it did (see [`Simulator::set_tracing`]), readable without the
@@ -997,6 +1037,14 @@ impl Simulator {
                 module: name.clone(),
                 instance: key.clone(),
                 text: text.to_string(),
+            });
+        }
+        for text in &self.out.notes {
+            self.output.push(SimOutput::Note {
+                time: t,
+                module: name.clone(),
+                instance: key.clone(),
+                text: text.clone(),
             });
         }
         if let Err(e) = result {

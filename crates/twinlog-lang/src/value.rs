@@ -110,6 +110,61 @@ pub fn num_cmp(a: &Decimal, b: &Decimal) -> std::cmp::Ordering {
     a.cmp(b)
 }
 
+/// Decimal arithmetic with the scale LANGUAGE.md promises, whatever the values: `+` and `-`
+/// keep the larger scale of the two operands, `*` the sum of both (at most 28). rust_decimal
+/// returns the other operand unchanged when one side is zero (`0.00 + 1` would be `1`, and a
+/// running total passing through zero would lose its places), so the scale is raised back
+/// here. `None` on overflow.
+pub mod decimal {
+    use rust_decimal::Decimal;
+
+    #[inline]
+    pub fn add(a: Decimal, b: Decimal) -> Option<Decimal> {
+        a.checked_add(b)
+            .map(|r| at_least(r, a.scale().max(b.scale())))
+    }
+
+    #[inline]
+    pub fn sub(a: Decimal, b: Decimal) -> Option<Decimal> {
+        a.checked_sub(b)
+            .map(|r| at_least(r, a.scale().max(b.scale())))
+    }
+
+    #[inline]
+    pub fn mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+        let scale = (a.scale() + b.scale()).min(Decimal::MAX_SCALE);
+        a.checked_mul(b).map(|r| at_least(r, scale))
+    }
+
+    /// `n` written with at least `scale` places (`1` at 2 is `1.00`); never rounds.
+    #[inline]
+    pub fn at_least(n: Decimal, scale: u32) -> Decimal {
+        if n.scale() >= scale {
+            return n;
+        }
+        let mut r = n;
+        r.rescale(scale);
+        // Raising the scale multiplies the mantissa; where that no longer fits rust_decimal
+        // caps the scale, which is the best that can be kept exactly.
+        if r == n { r } else { n }
+    }
+
+    /// `n` written with exactly `scale` places when that does not change its value (`1` or
+    /// `1.000` at 2 is `1.00`; `0.505` at 2 stays `0.505`).
+    #[inline]
+    pub fn conform(n: Decimal, scale: u32) -> Decimal {
+        if n.scale() == scale {
+            return n;
+        }
+        if n.scale() < scale {
+            return at_least(n, scale);
+        }
+        let mut r = n;
+        r.rescale(scale);
+        if r == n { r } else { n }
+    }
+}
+
 impl Value {
     /// The language's `==`: unset is unequal to everything, itself included.
     pub fn lang_eq(&self, other: &Value) -> bool {
@@ -234,6 +289,61 @@ impl fmt::Display for DisplayValue<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A decimal from a mantissa and a scale, zeros drawn often (they were the bug).
+    fn operand() -> impl proptest::strategy::Strategy<Value = Decimal> {
+        use proptest::prelude::*;
+        let mantissa = prop_oneof![
+            Just(0i64),
+            Just(1),
+            Just(-1),
+            -1_000_000_000i64..1_000_000_000
+        ];
+        (mantissa, 0u32..=10).prop_map(|(m, s)| Decimal::new(m, s))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sums_and_differences_keep_the_larger_scale(a in operand(), b in operand()) {
+            let want = a.scale().max(b.scale());
+            let sum = decimal::add(a, b).unwrap();
+            let difference = decimal::sub(a, b).unwrap();
+            proptest::prop_assert_eq!(sum.scale(), want, "{} + {} = {}", a, b, sum);
+            proptest::prop_assert_eq!(difference.scale(), want, "{} - {} = {}", a, b, difference);
+            proptest::prop_assert_eq!(sum, a + b);
+            proptest::prop_assert_eq!(difference, a - b);
+        }
+
+        #[test]
+        fn products_have_the_sum_of_the_scales(a in operand(), b in operand()) {
+            let product = decimal::mul(a, b).unwrap();
+            proptest::prop_assert_eq!(product.scale(), a.scale() + b.scale(), "{} * {} = {}", a, b, product);
+            proptest::prop_assert_eq!(product, a * b);
+        }
+
+        #[test]
+        fn conforming_never_changes_a_value(a in operand(), scale in 0u32..=12) {
+            let c = decimal::conform(a, scale);
+            proptest::prop_assert_eq!(c, a);
+            if c.scale() != scale {
+                // Only when the value needs more places than the scale offers.
+                proptest::prop_assert!(a.scale() > scale && a.normalize().scale() > scale);
+            }
+        }
+    }
+
+    #[test]
+    fn zero_does_not_drop_places() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        assert_eq!(decimal::add(d("0.00"), d("1")).unwrap().to_string(), "1.00");
+        assert_eq!(decimal::add(d("1"), d("0.00")).unwrap().to_string(), "1.00");
+        assert_eq!(decimal::sub(d("3"), d("0.00")).unwrap().to_string(), "3.00");
+        assert_eq!(decimal::mul(d("0.50"), d("0")).unwrap().to_string(), "0.00");
+        assert_eq!(decimal::conform(d("1"), 2).to_string(), "1.00");
+        assert_eq!(decimal::conform(d("0.500"), 2).to_string(), "0.50");
+        assert_eq!(decimal::conform(d("0.505"), 2).to_string(), "0.505");
+    }
 
     #[test]
     fn times_display_in_the_given_zone() {

@@ -656,7 +656,7 @@ impl Agent {
                         self.counters.cycle_errors += 1;
                         module
                     }
-                    SimOutput::Log { module, .. } => module,
+                    SimOutput::Log { module, .. } | SimOutput::Note { module, .. } => module,
                 };
                 let key = module.to_string();
                 let mut j = json::output_json(&o, &tz);

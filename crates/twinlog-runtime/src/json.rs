@@ -249,30 +249,11 @@ pub fn rfc3339(t: Timestamp, tz: &TimeZone) -> String {
 }
 
 /// One output line of `module test` (and of a server's output topic): time, module,
-/// instance, and the variable with its value, the log text, or the error.
+/// instance, and the variable with its value, the log text, the error, or a note.
 pub fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
     let mut m = Map::new();
-    let (time, module, instance) = match o {
-        SimOutput::Publication {
-            time,
-            module,
-            instance,
-            ..
-        }
-        | SimOutput::Log {
-            time,
-            module,
-            instance,
-            ..
-        }
-        | SimOutput::CycleError {
-            time,
-            module,
-            instance,
-            ..
-        } => (time, module, instance),
-    };
-    m.insert("time".into(), Json::String(rfc3339(*time, tz)));
+    let (time, module, instance) = o.origin();
+    m.insert("time".into(), Json::String(rfc3339(time, tz)));
     m.insert("module".into(), Json::String(module.to_string()));
     if let Some(i) = instance {
         m.insert("instance".into(), Json::String(i.to_string()));
@@ -292,6 +273,9 @@ pub fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
         }
         SimOutput::CycleError { message, .. } => {
             m.insert("error".into(), Json::String(message.clone()));
+        }
+        SimOutput::Note { text, .. } => {
+            m.insert("note".into(), Json::String(text.clone()));
         }
     }
     Json::Object(m)

@@ -132,6 +132,12 @@ fn render(out: &[SimOutput]) -> String {
             } => {
                 format!("{} {} error: {message}", t(time), who(module, instance))
             }
+            SimOutput::Note {
+                time,
+                module,
+                instance,
+                text,
+            } => format!("{} {} note: {text}", t(time), who(module, instance)),
         };
         s.push_str(&line);
         s.push('\n');
@@ -364,7 +370,7 @@ MODULE echo
 }
 
 #[test]
-fn runtime_errors_division_by_zero_and_unset_arithmetic() {
+fn division_by_zero_is_an_error_and_unset_arithmetic_is_unset() {
     check(
         &[r#"
 MODULE m
@@ -382,7 +388,7 @@ MODULE m
         10:01 d = 4
         ",
         "
-        01-15 10:00:00 m error: `never` has no value yet (line 8: `never`)
+        01-15 10:00:00 m note: `q` left unchanged: `never + 1` has no value (line 8)
         01-15 10:01:00 m q = 2.5
         ",
     );
@@ -412,6 +418,140 @@ MODULE m
         01-15 10:02:00 m same = true
         01-15 10:02:00 m differ = false
         ",
+    );
+}
+
+/// Issue 10: `WHEN n > 0 AND other + 1 > 0` with `other` never received used to fail every
+/// cycle, rolling back the ON of the same cycle (after three `go` messages `n` was 1).
+#[test]
+fn unset_in_a_condition_is_false_and_the_cycle_goes_on() {
+    check(
+        &[r#"
+MODULE m
+    SUBSCRIBE go
+    SUBSCRIBE other
+    PUBLISH n = 0
+    PUBLISH hits = 0
+    PUBLISH above = 0
+    ON go
+      THEN n = n + 1
+    WHEN n > 0
+      AND other + 1 > 0
+      THEN hits = hits + 1
+    WHEN n > 0
+      AND other > -1
+      THEN above = above + 1
+"#],
+        "
+        10:00 go
+        10:01 go
+        10:02 go
+        10:03 other = 5
+        ",
+        "
+        01-15 10:00:00 m n = 1
+        01-15 10:01:00 m n = 2
+        01-15 10:02:00 m n = 3
+        01-15 10:03:00 m hits = 1
+        01-15 10:03:00 m above = 1
+        ",
+    );
+}
+
+#[test]
+fn unset_flows_through_arithmetic_and_functions_and_assignments_say_they_were_skipped() {
+    check(
+        &[r#"
+MODULE m
+    SUBSCRIBE go
+    SUBSCRIBE x
+    PRIVATE counter
+    PUBLISH y = 1
+    PUBLISH z = 1
+    PUBLISH differs = false
+    ON go
+      THEN y = round(abs(-x * 2) / 3, 1)
+      THEN z = x
+      THEN counter++
+      THEN differs = x + 1 != 3
+      THEN log("x is", x, "and x + 1 is", x + 1)
+"#],
+        "
+        10:00 go
+        10:01 x = 4
+        10:02 go
+        ",
+        "
+        01-15 10:00:00 m log: x is unset and x + 1 is unset
+        01-15 10:00:00 m note: `y` left unchanged: `round(abs(-x * 2) / 3, 1)` has no value (line 10)
+        01-15 10:00:00 m note: `z` left unchanged: `x` has no value (line 11)
+        01-15 10:00:00 m note: `counter` left unchanged: it has no value to count from (line 12)
+        01-15 10:00:00 m differs = true
+        01-15 10:02:00 m log: x is 4 and x + 1 is 5
+        01-15 10:02:00 m note: `counter` left unchanged: it has no value to count from (line 12)
+        01-15 10:02:00 m y = 2.7
+        01-15 10:02:00 m z = 4
+        ",
+    );
+}
+
+/// Issue 10: rust_decimal drops the places of a zero operand; the language does not.
+#[test]
+fn decimal_places_never_depend_on_a_zero() {
+    check(
+        &[r#"
+MODULE m
+    SUBSCRIBE d
+    PUBLISH total = 0.00
+    PUBLISH product = 0
+    PUBLISH level {0.00, 0.50, 1.00} = 0
+    ON d
+      THEN total = total + d
+      THEN product = d * 0.50
+      THEN level = 1
+"#],
+        "
+        10:00 d = 1
+        10:01 d = -1
+        10:02 d = 0
+        10:03 d = 2
+        ",
+        "
+        01-15 10:00:00 m total = 1.00
+        01-15 10:00:00 m product = 0.50
+        01-15 10:00:00 m level = 1.00
+        01-15 10:01:00 m total = 0.00
+        01-15 10:01:00 m product = -0.50
+        01-15 10:02:00 m product = 0.00
+        01-15 10:03:00 m total = 2.00
+        01-15 10:03:00 m product = 1.00
+        ",
+    );
+}
+
+#[test]
+fn a_number_constraint_writes_its_places_on_messages_and_initial_values() {
+    let mut s = sim(&[r#"
+MODULE m
+    SUBSCRIBE level {0.00, 0.50, 1.00}
+    PRIVATE start {0.0-10.0} = 3
+    PUBLISH echo
+    ON level
+      THEN echo = level
+"#]);
+    let out = s.run(&parse_events("10:00 level = 1"), None).unwrap();
+    assert_eq!(render(&out), "01-15 10:00:00 m echo = 1.00\n");
+    assert_eq!(
+        s.value("m", None, "start"),
+        Some(Value::Number(Decimal::new(30, 1)))
+    );
+    assert_eq!(
+        s.value("m", None, "start")
+            .unwrap()
+            .as_number()
+            .unwrap()
+            .to_string(),
+        "3.0"
     );
 }
 
