@@ -41,7 +41,7 @@
 //! to that variable — handy for testing one module alone.
 
 use crate::eval::{CycleOutput, Input, Instance, Limits};
-use crate::ir::{ConstraintViolation, Program, Slot, Type, VarKind};
+use crate::ir::{Program, Slot, Type, VarKind};
 use crate::time::{TimeContext, TimeError};
 use crate::value::Value;
 use jiff::{SignedDuration, Timestamp};
@@ -84,6 +84,17 @@ pub enum SimOutput {
         instance: Option<Arc<str>>,
         message: String,
     },
+    /// An input event a module could not take (a value outside its constraints), or that
+    /// no module takes (`module` is `None` when the event names none): reported, and the run
+    /// goes on without it. `event` is the index the event was given to the simulator with;
+    /// `message` says why (`` `dim` is not allowed for `mode`; expected {off, auto, on} ``).
+    Refused {
+        time: Timestamp,
+        module: Option<Arc<str>>,
+        instance: Option<Arc<str>>,
+        event: usize,
+        message: String,
+    },
     /// Something a cycle did not do and why, without failing: an assignment skipped because
     /// its value was unset.
     Note {
@@ -95,8 +106,9 @@ pub enum SimOutput {
 }
 
 impl SimOutput {
-    /// When, in which module and in which instance (`None` for a module without instances).
-    pub fn origin(&self) -> (Timestamp, &Arc<str>, Option<&Arc<str>>) {
+    /// When, in which module (`None` for an event no module takes) and in which instance
+    /// (`None` for a module without instances).
+    pub fn origin(&self) -> (Timestamp, Option<&Arc<str>>, Option<&Arc<str>>) {
         match self {
             SimOutput::Publication {
                 time,
@@ -121,7 +133,13 @@ impl SimOutput {
                 module,
                 instance,
                 ..
-            } => (*time, module, instance.as_ref()),
+            } => (*time, Some(module), instance.as_ref()),
+            SimOutput::Refused {
+                time,
+                module,
+                instance,
+                ..
+            } => (*time, module.as_ref(), instance.as_ref()),
         }
     }
 }
@@ -188,13 +206,6 @@ pub enum InputError {
     },
     #[error("no module subscribes to `{name}`")]
     UnknownVariable { index: usize, name: String },
-    #[error("module `{module}` cannot take this value: {violation}")]
-    Rejected {
-        index: usize,
-        module: String,
-        #[source]
-        violation: ConstraintViolation,
-    },
 }
 
 impl InputError {
@@ -202,8 +213,7 @@ impl InputError {
         match self {
             InputError::OutOfOrder { index, .. }
             | InputError::UnknownModule { index, .. }
-            | InputError::UnknownVariable { index, .. }
-            | InputError::Rejected { index, .. } => *index,
+            | InputError::UnknownVariable { index, .. } => *index,
         }
     }
 }
@@ -238,7 +248,11 @@ struct Msg {
     /// External form (enum values as strings).
     value: Option<Value>,
     cause: Cause,
+    /// The index of the input event this message is ([`NO_EVENT`] for publications).
+    event: usize,
 }
+
+const NO_EVENT: usize = usize::MAX;
 
 #[derive(Debug)]
 struct SimModule {
@@ -466,8 +480,10 @@ impl Simulator {
         Some(m.program.externalize(inst.value(slot)))
     }
 
-    /// Runs a whole input: validates every event first (all errors are returned, each with
-    /// its index), then processes them and moves the clock on to `until` if given.
+    /// Runs a whole input and moves the clock on to `until` if given. Events out of time
+    /// order are the only errors that stop a run before it starts (all are returned, each with
+    /// its index); an event that no module takes, or whose value a module refuses, becomes a
+    /// [`SimOutput::Refused`] at its place and the run goes on.
     pub fn run(
         &mut self,
         events: &[SimEvent],
@@ -475,7 +491,6 @@ impl Simulator {
     ) -> Result<Vec<SimOutput>, Vec<InputError>> {
         let mut errors = Vec::new();
         let mut previous = self.last_event;
-        let mut targets = Vec::with_capacity(events.len());
         for (i, e) in events.iter().enumerate() {
             if let Some(p) = previous
                 && e.time < p
@@ -488,16 +503,26 @@ impl Simulator {
             } else {
                 previous = Some(e.time);
             }
-            match self.validate(i, e) {
-                Ok(t) => targets.push(t),
-                Err(err) => errors.push(err),
-            }
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        for (e, target) in events.iter().zip(targets) {
-            self.deliver_event(e, target);
+        for (i, e) in events.iter().enumerate() {
+            match self.validate(i, e) {
+                Ok(target) => self.deliver_event(i, e, target),
+                Err(err) => {
+                    self.last_event = Some(e.time);
+                    self.advance(e.time);
+                    self.settle();
+                    self.output.push(SimOutput::Refused {
+                        time: e.time,
+                        module: e.module.as_deref().map(Arc::from),
+                        instance: e.instance.as_deref().map(Arc::from),
+                        event: i,
+                        message: err.to_string(),
+                    });
+                }
+            }
             self.settle();
         }
         match until {
@@ -520,7 +545,7 @@ impl Simulator {
             });
         }
         let target = self.validate(index, event)?;
-        self.deliver_event(event, target);
+        self.deliver_event(index, event, target);
         Ok(())
     }
 
@@ -553,26 +578,10 @@ impl Simulator {
                 None => return Err(InputError::UnknownVariable { index, name: key }),
             },
         };
-        if let Some(v) = &e.value {
-            let subscribers: &[(usize, Slot)] = match target {
-                Target::Route(r) => &self.routes[r],
-                Target::Direct(m, s) => &[(m, s)][..],
-            };
-            for &(m, slot) in subscribers {
-                let p = &self.modules[m].program;
-                if let Err(violation) = p.coerce_input(slot, v) {
-                    return Err(InputError::Rejected {
-                        index,
-                        module: p.name.to_string(),
-                        violation,
-                    });
-                }
-            }
-        }
         Ok(target)
     }
 
-    fn deliver_event(&mut self, e: &SimEvent, target: Target) {
+    fn deliver_event(&mut self, index: usize, e: &SimEvent, target: Target) {
         self.last_event = Some(e.time);
         self.advance(e.time);
         let cause = self.new_chain();
@@ -581,6 +590,7 @@ impl Simulator {
             instance: e.instance.as_deref().map(Arc::from),
             value: e.value.clone(),
             cause,
+            event: index,
         });
     }
 
@@ -855,6 +865,7 @@ impl Simulator {
                     instance: key,
                     value: None,
                     cause,
+                    event: NO_EVENT,
                 });
             }
             self.cycle(m, i, t, &Input::Timer(timer), cause);
@@ -890,11 +901,22 @@ impl Simulator {
                         Ok(v) => Some(v),
                         Err(violation) => {
                             let module = self.modules[m].program.name.clone();
-                            self.output.push(SimOutput::CycleError {
-                                time: now,
-                                module,
-                                instance: msg.instance.clone(),
-                                message: format!("message rejected: {violation}"),
+                            // The variable keeps its value; other subscribers still get it.
+                            self.output.push(if msg.event == NO_EVENT {
+                                SimOutput::CycleError {
+                                    time: now,
+                                    module,
+                                    instance: msg.instance.clone(),
+                                    message: format!("message rejected: {violation}"),
+                                }
+                            } else {
+                                SimOutput::Refused {
+                                    time: now,
+                                    module: Some(module),
+                                    instance: msg.instance.clone(),
+                                    event: msg.event,
+                                    message: violation.to_string(),
+                                }
                             });
                             continue;
                         }
@@ -1080,6 +1102,7 @@ impl Simulator {
                         depth: cause.depth.saturating_add(1),
                         link,
                     },
+                    event: NO_EVENT,
                 });
             }
         }

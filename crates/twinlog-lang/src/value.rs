@@ -357,8 +357,6 @@ mod tests {
         assert_eq!(shown, "[2024-01-19T21:00:00-08:00]");
     }
 
-    use super::*;
-
     #[test]
     fn value_stays_small_and_hot_variants_copy_without_allocating() {
         // Decimal (16 bytes) plus the tag; Arc<str> is two words.

@@ -647,18 +647,17 @@ impl Agent {
             .take_output()
             .into_iter()
             .map(|o| {
-                let module = match &o {
-                    SimOutput::Publication { module, .. } => {
-                        self.counters.publications += 1;
-                        module
-                    }
-                    SimOutput::CycleError { module, .. } => {
-                        self.counters.cycle_errors += 1;
-                        module
-                    }
-                    SimOutput::Log { module, .. } | SimOutput::Note { module, .. } => module,
-                };
-                let key = module.to_string();
+                match &o {
+                    SimOutput::Publication { .. } => self.counters.publications += 1,
+                    SimOutput::CycleError { .. } => self.counters.cycle_errors += 1,
+                    // Kept on the out topic with its input offset: nothing is lost.
+                    SimOutput::Refused { .. } => self.counters.dead_letters += 1,
+                    SimOutput::Log { .. } | SimOutput::Note { .. } => {}
+                }
+                let key = o
+                    .origin()
+                    .1
+                    .map_or_else(|| "~dead-letter".to_string(), |m| m.to_string());
                 let mut j = json::output_json(&o, &tz);
                 if let Json::Object(m) = &mut j {
                     m.insert("input".into(), json!(input));

@@ -254,7 +254,9 @@ pub fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
     let mut m = Map::new();
     let (time, module, instance) = o.origin();
     m.insert("time".into(), Json::String(rfc3339(time, tz)));
-    m.insert("module".into(), Json::String(module.to_string()));
+    if let Some(module) = module {
+        m.insert("module".into(), Json::String(module.to_string()));
+    }
     if let Some(i) = instance {
         m.insert("instance".into(), Json::String(i.to_string()));
     }
@@ -273,6 +275,12 @@ pub fn output_json(o: &SimOutput, tz: &TimeZone) -> Json {
         }
         SimOutput::CycleError { message, .. } => {
             m.insert("error".into(), Json::String(message.clone()));
+        }
+        SimOutput::Refused { message, .. } => {
+            m.insert(
+                "error".into(),
+                Json::String(format!("event refused: {message}")),
+            );
         }
         SimOutput::Note { text, .. } => {
             m.insert("note".into(), Json::String(text.clone()));

@@ -128,6 +128,51 @@ async fn deploy_events_state_and_timers_on_the_test_clock() {
     rt.shutdown().await;
 }
 
+/// The rule of `module test` (issue 10): a value a module refuses is an error line for that
+/// event, the variable keeps its value, and the next events are processed.
+#[tokio::test]
+async fn a_refused_value_is_an_error_record_and_the_next_events_go_on() {
+    let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());
+    let rt = Runtime::start(bus.clone(), options("default"))
+        .await
+        .unwrap();
+    rt.deploy(
+        "dimmer.scc",
+        "MODULE dimmer\n  SUBSCRIBE level {0-10}\n  PUBLISH copy = 0\n  ON level\n    THEN copy = level\n",
+    )
+    .await
+    .unwrap();
+    rt.send_events(vec![
+        ev(r#"{"variable": "level", "value": 3}"#),
+        ev(r#"{"variable": "level", "value": 11}"#),
+        ev(r#"{"variable": "level", "value": 4}"#),
+    ])
+    .await
+    .unwrap();
+    // Stats answer once the events sent are processed (read your writes).
+    let stats = rt.stats().await.unwrap();
+    assert_eq!(stats.counters.dead_letters, 1);
+    let out: Vec<Json> = outputs(&*bus, &rt)
+        .await
+        .into_iter()
+        .filter(|j| j.get("deployed").is_none())
+        .collect();
+    let shown: Vec<String> = out
+        .iter()
+        .map(|j| j.get("error").or(j.get("value")).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "3",
+            r#""event refused: `11` is not allowed for `level`; expected {0-10}""#,
+            "4"
+        ]
+    );
+    assert_eq!(out[1]["module"], "dimmer");
+    rt.shutdown().await;
+}
+
 #[tokio::test]
 async fn unrouted_events_are_dead_letters_and_bad_modules_deploy_nothing() {
     let bus: Arc<dyn Bus> = Arc::new(MemoryBus::new());

@@ -229,10 +229,15 @@ or null for a value-less event.
 
 Output (stdout): one JSON object per line, in processing order: publications
 {\"time\", \"module\", \"variable\", \"value\"}, log records {\"time\", \"module\", \"log\"}, cycle
-errors {\"time\", \"module\", \"error\"}; each with \"instance\" after \"module\" when the
-module has instances. Times are RFC 3339 in the --tz zone.
+errors {\"time\", \"module\", \"error\"}, notes {\"time\", \"module\", \"note\"} (an
+assignment skipped because its value was unset); each with \"instance\" after \"module\" when
+the module has instances. Times are RFC 3339 in the --tz zone. An event whose value a module
+refuses, or that no module takes, is an error line naming the event's line (\"event on line
+4 refused: …\"); the variable keeps its value and the run goes on.
 
-Exit status: 0 on success (and a match with --expect), 1 on a mismatch or bad input.
+Exit status: 0 when the run completes (and matches --expect), 1 on a mismatch with --expect,
+modules that do not compile, or an events file that cannot be read (not JSON, out of time
+order).
 
 Examples:
   twinlog module test lamp1.scc --events lamp1.events.jsonl

@@ -138,6 +138,20 @@ fn render(out: &[SimOutput]) -> String {
                 instance,
                 text,
             } => format!("{} {} note: {text}", t(time), who(module, instance)),
+            SimOutput::Refused {
+                time,
+                module,
+                instance,
+                event,
+                message,
+            } => {
+                let m = module.as_deref().unwrap_or("-");
+                format!(
+                    "{} {} refused event {event}: {message}",
+                    t(time),
+                    who(m, instance)
+                )
+            }
         };
         s.push_str(&line);
         s.push('\n');
@@ -887,7 +901,7 @@ MODULE m
 }
 
 #[test]
-fn input_errors_carry_their_index() {
+fn only_events_out_of_time_order_stop_a_run() {
     let mut s = sim(&[LAMP]);
     let errs = s
         .run(
@@ -895,9 +909,8 @@ fn input_errors_carry_their_index() {
                 "
                 10:00 mode = auto
                 09:00 mode = on
-                10:01 nobody.here = 1
-                10:02 lamp1.nothing = 1
                 10:03 mode = dim
+                08:00 mode = off
                 ",
             ),
             None,
@@ -908,12 +921,69 @@ fn input_errors_carry_their_index() {
         got,
         [
             "1: event at 2024-01-15T09:00:00Z comes after one at 2024-01-15T10:00:00Z; events must be in time order",
-            "2: unknown module `nobody`: no module given is named so or subscribes to `nobody.here`",
-            "3: no module subscribes to `lamp1.nothing`",
-            "4: module `lamp1` cannot take this value: `dim` is not allowed for `mode`; expected {off, auto, on}",
+            "3: event at 2024-01-15T08:00:00Z comes after one at 2024-01-15T10:03:00Z; events must be in time order",
         ]
     );
     assert!(matches!(errs[0], InputError::OutOfOrder { index: 1, .. }));
+}
+
+/// Issue 10: a value a subscriber refuses used to stop the whole run before any output.
+#[test]
+fn a_refused_or_unrouted_event_is_reported_at_its_place_and_the_run_goes_on() {
+    check(
+        &[LAMP],
+        "
+        10:00 mode = auto
+        10:01 button1.press
+        10:02 nobody.here = 1
+        10:03 lamp1.nothing = 1
+        10:04 mode = dim
+        10:05 button1.press
+        ",
+        "
+        01-15 10:01:00 lamp1 log: lamp on 1
+        01-15 10:01:00 lamp1 state = on
+        01-15 10:02:00 nobody refused event 2: unknown module `nobody`: no module given is named so or subscribes to `nobody.here`
+        01-15 10:03:00 lamp1 refused event 3: no module subscribes to `lamp1.nothing`
+        01-15 10:04:00 lamp1 refused event 4: `dim` is not allowed for `mode`; expected {off, auto, on}
+        01-15 10:05:00 lamp1 state = off
+        ",
+    );
+    // The refused value left the old one in place.
+    let mut s = sim(&[LAMP]);
+    s.run(&parse_events("10:00 mode = auto\n10:04 mode = dim"), None)
+        .unwrap();
+    assert_eq!(s.value("lamp1", None, "mode"), Some(Value::string("auto")));
+}
+
+/// One subscriber refusing a value does not keep it from the others.
+#[test]
+fn a_value_one_subscriber_refuses_still_reaches_the_others() {
+    check(
+        &[
+            r#"
+MODULE strict
+    SUBSCRIBE level {0-10}
+    PUBLISH seen = 0
+    ON level
+      THEN seen = level
+"#,
+            r#"
+MODULE loose
+    SUBSCRIBE level
+    PUBLISH seen = 0
+    ON level
+      THEN seen = level
+"#,
+        ],
+        "
+        10:00 level = 20
+        ",
+        "
+        01-15 10:00:00 strict refused event 0: `20` is not allowed for `level`; expected {0-10}
+        01-15 10:00:00 loose seen = 20
+        ",
+    );
 }
 
 #[test]

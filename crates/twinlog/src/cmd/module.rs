@@ -197,7 +197,21 @@ pub fn test(args: ModuleTestArgs) -> Result<Exit> {
             return Ok(Exit::Failure);
         }
     };
-    let produced: Vec<Json> = outputs.iter().map(|o| output_json(o, &tz)).collect();
+    let produced: Vec<Json> = outputs
+        .iter()
+        .map(|o| {
+            let mut j = output_json(o, &tz);
+            // A refused event names its line: the run went on without it.
+            if let (SimOutput::Refused { event, message, .. }, Json::Object(m)) = (o, &mut j) {
+                let line = lines.get(*event).copied().unwrap_or(0);
+                m.insert(
+                    "error".into(),
+                    Json::String(format!("event on line {line} refused: {message}")),
+                );
+            }
+            j
+        })
+        .collect();
     {
         use std::io::Write;
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
