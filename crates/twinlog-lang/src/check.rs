@@ -606,6 +606,10 @@ impl Checker {
             }
             return (Type::String, Some(ConstraintSet::Strings(list)));
         }
+        if symbols && !strings && is_boolean_list(cs) {
+            // `{false, true}` (either order): a boolean, not an enum of two names.
+            return (Type::Bool, None);
+        }
         if symbols {
             let mut syms: Vec<Sym> = Vec::new();
             for c in &cs.items {
@@ -1149,6 +1153,13 @@ impl Checker {
                     );
                     return None;
                 };
+                if let (Type::Bool, Some(b)) =
+                    (self.prog.vars[slot as usize].ty, bool_word(&value.name))
+                {
+                    // `THEN door.true` is `THEN door = TRUE`.
+                    let node = self.konst(Value::Bool(b), value.span);
+                    return Some(Action::Assign { slot, value: node });
+                }
                 let Type::Enum(en) = self.prog.vars[slot as usize].ty else {
                     self.error(
                         Diagnostic::error(p.span, format!("`{}` is not an enum", base.name))
@@ -1368,6 +1379,16 @@ impl Checker {
             }
             if let Some((Entry::Var(slot), _)) = self.names.get(base.as_str()).copied() {
                 let ty = self.prog.vars[slot as usize].ty;
+                if let (Type::Bool, Some(b)) = (ty, bool_word(&value.name)) {
+                    // `door.true` is `door == TRUE`.
+                    self.reads.push(slot);
+                    let var = self.node(Node::Var(slot), p.segments[0].span);
+                    let want = self.konst(Value::Bool(b), value.span);
+                    return (
+                        self.node(Node::Bin(BinOp::Eq, var, want), p.span),
+                        Some(Type::Bool),
+                    );
+                }
                 let Type::Enum(en) = ty else {
                     self.error(
                         Diagnostic::error(value.span, format!("`{base}` is not an enum"))
@@ -1819,6 +1840,30 @@ fn quote_help(value: &ExprKind, want: Type) -> String {
         (_, Type::String) => "strings are written in quotes: `\"text\"`".to_string(),
         _ => format!("give it {}", want.name()),
     }
+}
+
+/// `true` / `false` in any case (a `{false, true}` variable's value names).
+fn bool_word(name: &str) -> Option<bool> {
+    if name.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if name.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether a constraint list is exactly `{false, true}`, in either order and any case.
+fn is_boolean_list(cs: &ast::Constraints) -> bool {
+    let words: Vec<Option<bool>> = cs
+        .items
+        .iter()
+        .map(|c| match &c.kind {
+            ConstraintKind::Symbol(s) => bool_word(s),
+            _ => None,
+        })
+        .collect();
+    words.len() == 2 && words.contains(&Some(true)) && words.contains(&Some(false))
 }
 
 #[cfg(test)]

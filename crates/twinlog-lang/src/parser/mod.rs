@@ -337,7 +337,14 @@ impl<'a> Parser<'a> {
         let mut span = first.span;
         let mut segments = vec![first];
         while self.eat(TokenKind::Dot).is_some() {
-            let seg = self.name("a name after `.`")?;
+            let seg = match self.peek() {
+                // `door.true`: the value test of a `{false, true}` variable.
+                Some(t) if matches!(t.kind, TokenKind::Keyword(Keyword::True | Keyword::False)) => {
+                    self.bump();
+                    self.ident_from(t)
+                }
+                _ => self.name("a name after `.`")?,
+            };
             span = span.to(seg.span);
             segments.push(seg);
         }
@@ -736,6 +743,11 @@ impl<'a> Parser<'a> {
                 TokenKind::LBrace => 2,
                 TokenKind::Assign => 3,
                 TokenKind::Number if kind == DeclKind::Timer => 4,
+                // Sodacan's form without `=`: `PUBLISH count 0`, `PUBLIC myName "John"`.
+                TokenKind::Number
+                | TokenKind::Minus
+                | TokenKind::String
+                | TokenKind::Keyword(Keyword::True | Keyword::False) => 3,
                 _ => return Err(self.decl_part_error(kind)),
             };
             if let Some(first) = seen[slot] {
@@ -753,7 +765,20 @@ impl<'a> Parser<'a> {
             }
             seen[slot] = Some(t.span);
             match slot {
-                0 => decl.instance_key = Some(self.instance_key()?),
+                0 => {
+                    decl.instance_key = Some(self.instance_key()?);
+                    // `SUBSCRIBE module[key].variable`, the grammar's form of
+                    // `SUBSCRIBE module.variable[key]`.
+                    if kind == DeclKind::Subscribe
+                        && decl.name.segments.len() == 1
+                        && self.peek_kind() == Some(TokenKind::Dot)
+                    {
+                        self.bump();
+                        let var = self.name("the variable after `module[key].`")?;
+                        decl.name.span = decl.name.span.to(var.span);
+                        decl.name.segments.push(var);
+                    }
+                }
                 1 => {
                     self.bump();
                     decl.alias = Some(self.name("an alias after AS")?);
@@ -766,7 +791,7 @@ impl<'a> Parser<'a> {
                 }
                 2 => decl.constraints = Some(self.constraints()?),
                 3 => {
-                    self.bump();
+                    self.eat(TokenKind::Assign);
                     decl.initial = Some(self.initial_value()?);
                 }
                 _ => decl.duration = Some(self.duration()?),

@@ -569,6 +569,73 @@ MODULE m
     );
 }
 
+/// Issue 10: the forms Sodacan's grammar and documents use. `SUBSCRIBE m[key].v`, initial
+/// values without `=`, and `{false, true}` as a boolean (`== true`, `= false`, `.true`, a
+/// bare `AND door`).
+#[test]
+fn sodacan_forms_instance_subscription_initial_without_equals_and_boolean_lists() {
+    let hall = r#"
+MODULE hall[room]
+    SUBSCRIBE sensor[room].motion AS motion
+    SUBSCRIBE door {false, true}
+    PUBLIC count 0
+    PUBLIC price 0.00
+    PUBLIC owner "John"
+    PUBLISH open {true, false} = false
+    ON motion
+      AND door == true
+      THEN count = count + 1
+    ON motion
+      AND door.false
+      THEN price = price + 0.50
+    ON door
+      AND door
+      THEN open.true
+    ON door
+      AND NOT door
+      THEN open = false
+      THEN log(owner, count, price)
+"#;
+    // `door` is unset until its first message: `door.false` does not hold at 10:00, and the
+    // `hall` instance, created at 10:03, has not heard of the door yet.
+    check(
+        &[hall],
+        "
+        10:00 sensor.motion@kitchen
+        10:01 door = true
+        10:02 sensor.motion@kitchen
+        10:03 sensor.motion@hall
+        10:04 door = false
+        10:05 sensor.motion@kitchen
+        ",
+        "
+        01-15 10:01:00 hall@kitchen open = true
+        01-15 10:02:00 hall@kitchen count = 1
+        01-15 10:04:00 hall@kitchen log: John 1 0.00
+        01-15 10:04:00 hall@kitchen open = false
+        01-15 10:04:00 hall@hall log: John 0 0.00
+        01-15 10:05:00 hall@kitchen price = 0.50
+        ",
+    );
+    // The same module written the long way compiles to the same program.
+    let long = hall
+        .replace("sensor[room].motion", "sensor.motion[room]")
+        .replace("PUBLIC count 0", "PUBLIC count = 0")
+        .replace("PUBLIC price 0.00", "PUBLIC price = 0.00")
+        .replace("PUBLIC owner \"John\"", "PUBLIC owner = \"John\"");
+    let (a, b) = (program(hall), program(&long));
+    assert_eq!(a.vars.len(), b.vars.len());
+    for (x, y) in a.vars.iter().zip(&b.vars) {
+        assert_eq!(
+            (&x.name, &x.source, x.ty, &x.initial),
+            (&y.name, &y.source, y.ty, &y.initial)
+        );
+    }
+    let door = a.vars.iter().find(|v| &*v.name == "door").unwrap();
+    assert_eq!(door.ty, twinlog_lang::ir::Type::Bool);
+    assert!(door.constraint.is_none());
+}
+
 #[test]
 fn step_and_functions() {
     check(
