@@ -4,8 +4,10 @@
 #   scripts/test.sh            # everything
 #   scripts/test.sh -p twinlog-log   # extra arguments go to `cargo nextest run`
 #
-# Needs only the Rust toolchain. No service is started: the log, the bus and the language
-# are tested in-process, and the end-to-end tests drive the real `twinlog` binary.
+# Needs only the Rust toolchain and python3. The log, the bus and the language are tested
+# in-process, the end-to-end tests drive the real `twinlog` binary, and the Kafka bus's tests
+# run against a Kafka-protocol broker this script installs once (cached, see
+# scripts/kafka-broker.sh), starts on a free loopback port and stops by its PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,13 @@ cargo fmt --all -- --check
 
 step "building tests"
 cargo nextest run --workspace --no-run
+
+step "starting the test Kafka broker (scripts/kafka-broker.sh)"
+export TWINLOG_KAFKA_DIR="$(mktemp -d)"
+trap 'scripts/kafka-broker.sh stop; rm -rf "$TWINLOG_KAFKA_DIR"' EXIT
+TWINLOG_TEST_KAFKA="$(scripts/kafka-broker.sh start)"
+export TWINLOG_TEST_KAFKA
+echo "broker at $TWINLOG_TEST_KAFKA" >&2
 
 step "running tests"
 cargo nextest run --workspace --profile ci "$@"

@@ -53,6 +53,7 @@ macro_rules! conformance_tests {
             latest_reset_skips_existing_records,
             on_assigned_can_seek,
             seek_by_offset_and_time,
+            consumer_seeks_by_offset_and_time,
             reader_waits_without_busy_polling,
             consumer_waits_without_busy_polling,
             poll_is_cancel_safe,
@@ -687,7 +688,8 @@ pub async fn on_assigned_can_seek<H: Harness>(h: &H) {
     assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![3, 4]);
 }
 
-/// Readers and consumers start at an offset or a time, and seek to either.
+/// Readers start at an offset or a time, and seek to either; time lookups find the first
+/// record at or after the time.
 pub async fn seek_by_offset_and_time<H: Harness>(h: &H) {
     let bus = h.open();
     let t = topic("replay");
@@ -742,7 +744,20 @@ pub async fn seek_by_offset_and_time<H: Harness>(h: &H) {
     assert_eq!(r.position(), 10);
     let r = bus.reader(&tp, StartAt::Earliest).await.expect("reader");
     assert_eq!(r.position(), 0);
+}
 
+/// A group consumer seeks an owned partition by offset and by time.
+pub async fn consumer_seeks_by_offset_and_time<H: Harness>(h: &H) {
+    let bus = h.open();
+    let t = topic("replay");
+    create(&bus, &t, 1).await;
+    let tp = TopicPartition::new(t.clone(), 0);
+    for i in 0..10i64 {
+        bus.send(&t, record(None, &i.to_string(), (i + 1) * 1000).into())
+            .await
+            .expect("send");
+    }
+    let at = |micros: i64| Timestamp::from_micros(micros);
     let mut c = bus
         .subscribe(
             &group("replayer"),

@@ -99,6 +99,29 @@ pub enum BusError {
     /// The consumer was closed.
     #[error("the consumer was closed")]
     Closed,
+    /// The bus configuration is invalid (a bad `--bus` URL, an unknown option).
+    #[error("invalid bus configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong and what is accepted.
+        reason: String,
+    },
+    /// This bus cannot do that (yet).
+    #[error("not supported: {what}")]
+    Unsupported {
+        /// What was asked for.
+        what: String,
+    },
+    /// The Kafka cluster (or the client talking to it) failed. `retriable` errors (a broker
+    /// unreachable, a leader moving, a full local queue) may succeed when tried again later.
+    #[error("Kafka: cannot {doing}: {reason}")]
+    Kafka {
+        /// What was being done: "send a record", "create a topic".
+        doing: &'static str,
+        /// librdkafka's description.
+        reason: String,
+        /// Whether trying again may succeed.
+        retriable: bool,
+    },
     /// The embedded log failed (I/O, disk full, corruption, lock held by another process…).
     #[error(transparent)]
     Log(LogError),

@@ -42,6 +42,7 @@
 //! - `group`: the in-process group coordinator (membership, assignment, hand-over).
 //! - [`memory`]: [`MemoryBus`], for tests and simulation (no durability).
 //! - [`embedded`]: [`EmbeddedBus`], on the durable embedded log; offsets in `__consumer_offsets`.
+//! - `kafka` (feature `kafka`): `KafkaBus`, on a Kafka cluster through librdkafka.
 //! - [`conformance`]: the behaviour every bus must show, as async checks run against each
 //!   implementation by `tests/bus.rs` (and, later, by the Kafka implementation's tests).
 
@@ -51,6 +52,8 @@ pub mod embedded;
 mod engine;
 pub mod error;
 mod group;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod memory;
 pub mod types;
 
@@ -60,6 +63,8 @@ pub use api::{
 };
 pub use embedded::EmbeddedBus;
 pub use error::BusError;
+#[cfg(feature = "kafka")]
+pub use kafka::{KafkaBus, KafkaOptions};
 pub use memory::MemoryBus;
 pub use types::{
     ConsumerOptions, Delivery, GroupId, OffsetReset, PartitionInfo, ProducerRecord, StartAt,
