@@ -58,6 +58,14 @@ pub struct GlobalArgs {
         value_name = "MODE"
     )]
     pub mode: String,
+    /// Run `topic`, `publish` and `tail` against a Kafka cluster instead of the data dir:
+    /// kafka://HOST:PORT[,HOST:PORT…].
+    #[arg(long, global = true, env = "TWINLOG_BUS", value_name = "URL")]
+    pub bus: Option<String>,
+    /// A librdkafka option for --bus kafka://… (repeatable), e.g. security.protocol=SASL_SSL;
+    /// write a secret as sasl.password=env:VAR to read it from the environment variable VAR.
+    #[arg(long, global = true, value_name = "KEY=VALUE")]
+    pub kafka_option: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -175,6 +175,11 @@ impl KafkaBus {
     /// Creates the clients. librdkafka connects in the background: an unreachable broker
     /// shows as an error of the first request, after [`KafkaOptions::request_timeout`].
     pub fn connect(options: KafkaOptions) -> Result<KafkaBus, BusError> {
+        let scrubbed = options.clone();
+        Self::create(options).map_err(|e| scrub(e, &scrubbed))
+    }
+
+    fn create(options: KafkaOptions) -> Result<KafkaBus, BusError> {
         let producer: FutureProducer = options
             .config(&[
                 ("enable.idempotence", "true"),
@@ -410,6 +415,36 @@ impl Inner {
             spec: TopicSpec::new(n),
             partitions,
         })
+    }
+}
+
+/// An error without the option values (librdkafka quotes a bad option's value, and it may be
+/// a password).
+#[cold]
+fn scrub(e: BusError, options: &KafkaOptions) -> BusError {
+    match e {
+        BusError::Kafka {
+            doing,
+            mut reason,
+            retriable,
+        } => {
+            // Values of secret-looking options always; others when long enough not to hide
+            // ordinary words and numbers of the message.
+            for (k, v) in &options.client_options {
+                let secret = ["password", "secret", "token", "key", "jaas", "credential"]
+                    .iter()
+                    .any(|s| k.contains(s));
+                if !v.is_empty() && (secret || v.len() >= 6) {
+                    reason = reason.replace(v.as_str(), "***");
+                }
+            }
+            BusError::Kafka {
+                doing,
+                reason,
+                retriable,
+            }
+        }
+        other => other,
     }
 }
 

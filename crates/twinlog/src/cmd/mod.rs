@@ -3,6 +3,7 @@
 //! - [`topic`]: `topic create | list | describe`.
 //! - [`publish`]: `publish`, one value or pipelined JSON lines from stdin.
 //! - [`tail`]: `tail`, reading and following partitions.
+//! - [`kafka`]: `topic`, `publish` and `tail` against a Kafka cluster (`--bus kafka://…`).
 //! - [`module`]: `module check | test | fmt`.
 //! - [`bench`]: `bench log | lang | pipeline | replay`.
 //! - [`serve`]: `serve`, the server.
@@ -20,6 +21,7 @@ macro_rules! outln {
 
 mod bench;
 mod client;
+mod kafka;
 mod module;
 mod publish;
 mod remote;
@@ -54,6 +56,9 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
 pub fn run(cli: Cli) -> Result<Exit> {
     let global = &cli.global;
     let data_dir = cli.global.data_dir.as_path();
+    if global.bus.is_some() {
+        return on_bus(global, cli.command);
+    }
     match cli.command {
         Command::Serve(args) => serve::run(global, args),
         Command::Event(EventCommand::Send(args)) => remote::event_send(global, args),
@@ -87,6 +92,27 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
         Command::Bench(BenchCommand::Pipeline(args)) => bench::pipeline(data_dir, args),
         Command::Bench(BenchCommand::Replay(args)) => bench::replay(data_dir, args),
+    }
+}
+
+/// A command with `--bus` (or `TWINLOG_BUS`): the log commands run against that bus.
+fn on_bus(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exit> {
+    match command {
+        Command::Topic(TopicCommand::Create(args)) => kafka::topic_create(global, args),
+        Command::Topic(TopicCommand::List(args)) => kafka::topic_list(global, args.json),
+        Command::Topic(TopicCommand::Describe(args)) => kafka::topic_describe(global, args),
+        Command::Publish(args) => kafka::publish(global, args),
+        Command::Tail(args) => kafka::tail(global, args),
+        // Commands that never touch the log run as they are.
+        Command::Module(ModuleCommand::Check(args)) => module::check(args),
+        Command::Module(ModuleCommand::Test(args)) => module::test(args),
+        Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
+        Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
+        _ => anyhow::bail!(
+            "--bus (TWINLOG_BUS) works with `topic`, `publish` and `tail` for now; the server, \
+             modules and benchmarks run on the embedded log in --data-dir (unset TWINLOG_BUS or \
+             drop --bus)"
+        ),
     }
 }
 

@@ -92,7 +92,7 @@ impl Router {
 /// Checks that `bytes` is one JSON value and that key + value fit the record size limit;
 /// returns the value trimmed, exactly as written (no re-serialisation: `tail` gives back
 /// what was published).
-fn validate(bytes: &[u8], key_len: usize, what: &str) -> Result<Bytes> {
+pub(super) fn validate(bytes: &[u8], key_len: usize, what: &str) -> Result<Bytes> {
     let trimmed = bytes.trim_ascii();
     // JSON text is UTF-8; skipping a string does not check that, so check it here.
     if let Err(e) = std::str::from_utf8(trimmed) {
@@ -114,14 +114,14 @@ fn validate(bytes: &[u8], key_len: usize, what: &str) -> Result<Bytes> {
 }
 
 /// Acks printed on stdout, human or JSON. A closed stdout (EPIPE) silences it for good.
-struct Output {
+pub(super) struct Output {
     out: std::io::BufWriter<std::io::Stdout>,
     json: bool,
     closed: bool,
 }
 
 impl Output {
-    fn new(json: bool) -> Output {
+    pub(super) fn new(json: bool) -> Output {
         Output {
             out: std::io::BufWriter::new(std::io::stdout()),
             json,
@@ -129,7 +129,7 @@ impl Output {
         }
     }
 
-    fn ack(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+    pub(super) fn ack(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
         if self.closed {
             return Ok(());
         }
@@ -145,7 +145,7 @@ impl Output {
         self.check(written)
     }
 
-    fn flush(&mut self) -> Result<()> {
+    pub(super) fn flush(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
         }

@@ -33,11 +33,7 @@ pub fn run(data_dir: &Path, args: TailArgs) -> Result<Exit> {
     for &p in &partitions {
         starts.push((p, start_offset(&log, &args, p)?));
     }
-    let mut printer = Printer {
-        out: std::io::BufWriter::new(std::io::stdout().lock()),
-        json: args.json,
-        remaining: args.max.unwrap_or(u64::MAX),
-    };
+    let mut printer = Printer::new(args.json, args.max.unwrap_or(u64::MAX));
     if printer.remaining == 0 {
         return Ok(Exit::Success);
     }
@@ -67,7 +63,7 @@ pub fn run(data_dir: &Path, args: TailArgs) -> Result<Exit> {
 }
 
 /// `tail … | head` closes stdout early: that is the reader's choice, not an error.
-fn quiet_on_broken_pipe(r: Result<()>) -> Result<()> {
+pub(super) fn quiet_on_broken_pipe(r: Result<()>) -> Result<()> {
     match r {
         Err(e)
             if e.downcast_ref::<std::io::Error>()
@@ -141,7 +137,8 @@ async fn follow(
     }
 }
 
-struct Printer<'a> {
+/// Prints records on stdout, human or JSON, up to `--max`.
+pub(super) struct Printer<'a> {
     out: std::io::BufWriter<std::io::StdoutLock<'a>>,
     json: bool,
     remaining: u64,
@@ -158,9 +155,28 @@ struct RecordJson<'a> {
     value: Option<Box<RawValue>>,
 }
 
+impl Printer<'static> {
+    pub(super) fn new(json: bool, remaining: u64) -> Printer<'static> {
+        Printer {
+            out: std::io::BufWriter::new(std::io::stdout().lock()),
+            json,
+            remaining,
+        }
+    }
+}
+
 impl Printer<'_> {
+    /// Whether `--max` records were printed.
+    pub(super) fn done(&self) -> bool {
+        self.remaining == 0
+    }
+
+    pub(super) fn flush(&mut self) -> Result<()> {
+        Ok(self.out.flush()?)
+    }
+
     /// Prints one record; false once `--max` records were printed.
-    fn print(&mut self, rec: &StoredRecord) -> Result<bool> {
+    pub(super) fn print(&mut self, rec: &StoredRecord) -> Result<bool> {
         if self.remaining == 0 {
             return Ok(false);
         }

@@ -3,6 +3,7 @@
 
 mod common;
 mod help;
+mod kafka;
 mod log_commands;
 mod module_commands;
 mod serve;

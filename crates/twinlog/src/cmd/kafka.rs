@@ -1,0 +1,414 @@
+//! The log commands against a Kafka cluster (`--bus kafka://HOST:PORT[,…]`): `topic create |
+//! list | describe`, `publish` and `tail`, over the [`twinlog_bus::Bus`] trait on a
+//! [`KafkaBus`]. Same flags and output as on the embedded log, minus what Kafka does not
+//! report (sizes and segments).
+//!
+//! `--kafka-option key=value` goes to librdkafka as is (SASL, TLS, timeouts); a value written
+//! `env:NAME` is read from the environment variable `NAME`, so a password never has to be on
+//! the command line. Option values are never printed.
+
+use super::Exit;
+use super::publish::{Output, validate};
+use super::tail::{Printer, quiet_on_broken_pipe};
+use crate::cli::{GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs, TopicDescribeArgs};
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::io::BufRead;
+use std::sync::Arc;
+use twinlog_bus::{
+    Bus, KafkaBus, KafkaOptions, ProducerRecord, StartAt, TopicPartition, TopicSpec,
+};
+use twinlog_core::{Record, Timestamp, TopicName};
+
+/// Records awaiting their broker acknowledgement at once in `publish -`.
+const MAX_IN_FLIGHT: usize = 10_000;
+/// Records read per fetch in `tail`.
+const READ_BATCH: usize = 1024;
+
+/// The Kafka bus `--bus` names, with the `--kafka-option`s.
+pub fn connect(global: &GlobalArgs) -> Result<KafkaBus> {
+    let url = global.bus.as_deref().unwrap_or_default();
+    let mut options = KafkaOptions::from_url(url)?;
+    for opt in &global.kafka_option {
+        let (key, value) = opt.split_once('=').ok_or_else(|| {
+            anyhow!("--kafka-option `{opt}`: write KEY=VALUE, e.g. security.protocol=SASL_SSL")
+        })?;
+        let value = match value.strip_prefix("env:") {
+            Some(var) => std::env::var(var).map_err(|_| {
+                anyhow!("--kafka-option {key}=env:{var}: the environment variable {var} is not set")
+            })?,
+            None => value.to_owned(),
+        };
+        options = options.option(key.trim(), value);
+    }
+    Ok(KafkaBus::connect(options)?)
+}
+
+fn topic_name(name: &str) -> Result<TopicName> {
+    Ok(TopicName::new(name)?)
+}
+
+pub fn topic_create(global: &GlobalArgs, args: TopicCreateArgs) -> Result<Exit> {
+    let bus = connect(global)?;
+    let name = topic_name(&args.name)?;
+    let mut spec = TopicSpec::new(args.partitions);
+    if args.compacted {
+        spec = spec.compacted();
+    }
+    if let Some(b) = args.retention_bytes {
+        spec = spec.retention_bytes(b);
+    }
+    if let Some(a) = args.retention_age {
+        spec = spec.retention_age(a);
+    }
+    super::runtime()?.block_on(async {
+        bus.create_topic(&name, spec).await?;
+        if args.json.json {
+            super::print_json(&TopicJson::of(&bus.describe_topic(&name).await?))?;
+        } else {
+            let kind = if args.compacted { ", compacted" } else { "" };
+            outln!(
+                "created topic {} ({} partition{}{kind}) on {}",
+                args.name,
+                args.partitions,
+                if args.partitions == 1 { "" } else { "s" },
+                bus.options().brokers
+            )?;
+        }
+        Ok(Exit::Success)
+    })
+}
+
+pub fn topic_list(global: &GlobalArgs, json: bool) -> Result<Exit> {
+    let bus = connect(global)?;
+    super::runtime()?.block_on(async {
+        let mut topics = Vec::new();
+        for name in bus.list_topics().await? {
+            topics.push(TopicJson::of(&bus.describe_topic(&name).await?));
+        }
+        if json {
+            super::print_json(&topics)?;
+            return Ok(Exit::Success);
+        }
+        if topics.is_empty() {
+            outln!("no topics; create one with `twinlog topic create NAME --bus …`")?;
+            return Ok(Exit::Success);
+        }
+        let width = topics
+            .iter()
+            .map(|t| t.name.len())
+            .max()
+            .unwrap_or(5)
+            .max(5);
+        outln!(
+            "{:<width$}  {:>10}  {:>12}  FLAGS",
+            "TOPIC",
+            "PARTITIONS",
+            "RECORDS"
+        )?;
+        for t in &topics {
+            let flags = if t.compacted { "compacted" } else { "" };
+            outln!(
+                "{:<width$}  {:>10}  {:>12}  {flags}",
+                t.name,
+                t.partitions.len(),
+                t.records()
+            )?;
+        }
+        Ok(Exit::Success)
+    })
+}
+
+pub fn topic_describe(global: &GlobalArgs, args: TopicDescribeArgs) -> Result<Exit> {
+    let bus = connect(global)?;
+    let name = topic_name(&args.name)?;
+    super::runtime()?.block_on(async {
+        let t = TopicJson::of(&bus.describe_topic(&name).await?);
+        if args.json.json {
+            super::print_json(&t)?;
+            return Ok(Exit::Success);
+        }
+        outln!("topic       {}", t.name)?;
+        outln!("cluster     {}", bus.options().brokers)?;
+        outln!("compacted   {}", if t.compacted { "yes" } else { "no" })?;
+        outln!(
+            "retention   {}",
+            match (t.retention_bytes, t.retention_age_s) {
+                (None, None) => "none (keep everything)".to_string(),
+                (b, a) => [
+                    b.map(|b| format!("{} per partition", super::human_bytes(b))),
+                    a.map(|a| format!("{a} s")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", "),
+            }
+        )?;
+        outln!()?;
+        outln!(
+            "{:>9}  {:>12}  {:>12}  {:>12}",
+            "PARTITION",
+            "START",
+            "END",
+            "RECORDS"
+        )?;
+        for p in &t.partitions {
+            outln!(
+                "{:>9}  {:>12}  {:>12}  {:>12}",
+                p.partition,
+                p.start_offset,
+                p.end_offset,
+                p.end_offset - p.start_offset
+            )?;
+        }
+        Ok(Exit::Success)
+    })
+}
+
+/// A topic on Kafka as JSON (the embedded log's shape without sizes and segments).
+#[derive(Debug, Serialize)]
+struct TopicJson {
+    name: String,
+    compacted: bool,
+    retention_bytes: Option<u64>,
+    retention_age_s: Option<u64>,
+    partitions: Vec<PartitionJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct PartitionJson {
+    partition: u32,
+    start_offset: u64,
+    end_offset: u64,
+}
+
+impl TopicJson {
+    fn of(d: &twinlog_bus::TopicDescription) -> TopicJson {
+        TopicJson {
+            name: d.name.to_string(),
+            compacted: d.spec.compacted,
+            retention_bytes: d.spec.retention_bytes,
+            retention_age_s: d.spec.retention_age.map(|a| a.as_secs()),
+            partitions: d
+                .partitions
+                .iter()
+                .map(|p| PartitionJson {
+                    partition: p.partition,
+                    start_offset: p.start_offset,
+                    end_offset: p.end_offset,
+                })
+                .collect(),
+        }
+    }
+
+    fn records(&self) -> u64 {
+        self.partitions
+            .iter()
+            .map(|p| p.end_offset - p.start_offset)
+            .sum()
+    }
+}
+
+fn producer_record(
+    args_key: &Option<Bytes>,
+    partition: Option<u32>,
+    value: Bytes,
+) -> ProducerRecord {
+    ProducerRecord {
+        record: Record {
+            timestamp: Timestamp::now(),
+            key: args_key.clone(),
+            headers: Vec::new(),
+            value: Some(value),
+        },
+        partition,
+    }
+}
+
+pub fn publish(global: &GlobalArgs, args: PublishArgs) -> Result<Exit> {
+    let bus = connect(global)?;
+    let name = topic_name(&args.topic)?;
+    let key = args.key.clone().map(Bytes::from);
+    let key_len = key.as_ref().map_or(0, Bytes::len);
+    let mut out = Output::new(args.json);
+    super::runtime()?.block_on(async {
+        if args.value != "-" {
+            let value = validate(args.value.as_bytes(), key_len, "the value")?;
+            let d = bus
+                .send(&name, producer_record(&key, args.partition, value))
+                .await?;
+            out.ack(&args.topic, d.partition, d.offset)?;
+            out.flush()?;
+            return Ok(Exit::Success);
+        }
+        // Sends are pipelined: each line is handed to the producer at once, acks are printed
+        // in input order as they come back, at most MAX_IN_FLIGHT waiting.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4096);
+        std::thread::spawn(move || {
+            let mut stdin = std::io::stdin().lock();
+            loop {
+                let mut line = Vec::new();
+                match stdin.read_until(b'\n', &mut line) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        if tx.blocking_send(Ok(line)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        let mut pending = VecDeque::new();
+        let mut line_no = 0usize;
+        let mut failure = None;
+        while let Some(line) = rx.recv().await {
+            line_no += 1;
+            let line = line.context("cannot read stdin")?;
+            if line.trim_ascii().is_empty() {
+                continue;
+            }
+            let value = match validate(&line, key_len, &format!("line {line_no}")) {
+                Ok(v) => v,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            pending.push_back((
+                line_no,
+                bus.send(&name, producer_record(&key, args.partition, value)),
+            ));
+            while pending.len() >= MAX_IN_FLIGHT {
+                ack_one(&mut pending, &args.topic, &mut out).await?;
+            }
+        }
+        while !pending.is_empty() {
+            ack_one(&mut pending, &args.topic, &mut out).await?;
+        }
+        out.flush()?;
+        match failure {
+            Some(e) => Err(e.context("stopped; every line before it was published")),
+            None => Ok(Exit::Success),
+        }
+    })
+}
+
+async fn ack_one(
+    pending: &mut VecDeque<(usize, twinlog_bus::DeliveryFuture)>,
+    topic: &str,
+    out: &mut Output,
+) -> Result<()> {
+    let Some((line, f)) = pending.pop_front() else {
+        return Ok(());
+    };
+    let d = f
+        .await
+        .with_context(|| format!("line {line} was not published"))?;
+    out.ack(topic, d.partition, d.offset)
+}
+
+pub fn tail(global: &GlobalArgs, args: TailArgs) -> Result<Exit> {
+    let bus = Arc::new(connect(global)?);
+    let name = topic_name(&args.topic)?;
+    super::runtime()?.block_on(async {
+        let d = bus.describe_topic(&name).await?;
+        let partitions: Vec<_> = match args.partition {
+            Some(p) if (p as usize) < d.partitions.len() => vec![d.partitions[p as usize]],
+            Some(p) => bail!(
+                "topic {:?} has {} partition(s) (0..{}); there is no partition {p}",
+                args.topic,
+                d.partitions.len(),
+                d.partitions.len()
+            ),
+            None => d.partitions.clone(),
+        };
+        let mut printer = Printer::new(args.json, args.max.unwrap_or(u64::MAX));
+        if printer.done() {
+            return Ok(Exit::Success);
+        }
+        let mut starts = Vec::new();
+        for p in &partitions {
+            let tp = TopicPartition::new(name.clone(), p.partition);
+            let from = if args.from_beginning {
+                p.start_offset
+            } else if let Some(o) = args.offset {
+                o.max(p.start_offset)
+            } else if let Some(since) = args.since {
+                let ts = Timestamp::from_micros(since.as_microsecond());
+                bus.offset_for_timestamp(&tp, ts)
+                    .await?
+                    .unwrap_or(p.end_offset)
+            } else if args.follow {
+                p.end_offset
+            } else {
+                p.end_offset
+                    .saturating_sub(args.max.unwrap_or(10))
+                    .max(p.start_offset)
+            };
+            starts.push((tp, from, p.end_offset));
+        }
+        if !args.follow {
+            for (tp, from, end) in starts {
+                let mut next = from;
+                while next < end && !printer.done() {
+                    let batch = bus.read(&tp, next, READ_BATCH).await?;
+                    let Some(last) = batch.last() else { break };
+                    next = last.offset + 1;
+                    for rec in batch.iter().filter(|r| r.offset < end) {
+                        match printer.print(rec) {
+                            Ok(true) => {}
+                            Ok(false) => break,
+                            Err(e) => return quiet_on_broken_pipe(Err(e)).map(|()| Exit::Success),
+                        }
+                    }
+                }
+            }
+            quiet_on_broken_pipe(printer.flush())?;
+            return Ok(Exit::Success);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        for (tp, from, _) in starts {
+            let mut reader = bus.reader(&tp, StartAt::Offset(from)).await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = reader.next_batch(READ_BATCH).await;
+                    let stop = batch.is_err();
+                    if tx.send(batch).await.is_err() || stop {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let followed: Result<()> = async {
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = &mut ctrl_c => return Ok(()),
+                    batch = rx.recv() => {
+                        let Some(batch) = batch else { return Ok(()) };
+                        for rec in &batch.context("cannot follow the topic")? {
+                            if !printer.print(rec)? {
+                                return Ok(());
+                            }
+                        }
+                        printer.flush()?;
+                    }
+                }
+            }
+        }
+        .await;
+        quiet_on_broken_pipe(followed.and_then(|()| printer.flush()))?;
+        Ok(Exit::Success)
+    })
+}
