@@ -7,8 +7,6 @@
 //! tests share one broker without seeing each other's topics; "reopen" drops the bus and
 //! connects again to the same broker and namespace.
 //!
-//! Consumer groups are the next step of the Kafka bus: the checks that need them are not in
-//! this list yet (the list grows as they land; none is skipped silently).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -61,26 +59,9 @@ impl Harness for KafkaHarness {
     }
 }
 
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                twinlog_bus::conformance::$name(&KafkaHarness::new()).await;
-            }
-        )*
-    };
+mod conformance {
+    twinlog_bus::conformance_tests!(super::KafkaHarness::new());
 }
-
-checks!(
-    send_returns_dense_offsets_per_partition,
-    pipelined_sends_keep_call_order,
-    same_key_same_partition_in_order,
-    send_batch_routes_like_send,
-    seek_by_offset_and_time,
-    reader_waits_without_busy_polling,
-    list_and_describe_topics,
-);
 
 #[test]
 fn kafka_urls_name_every_broker_with_a_port() {

@@ -18,9 +18,10 @@
 //! - **Namespaces**: [`KafkaOptions::namespace`] prefixes every topic and group on the wire
 //!   (and hides the others), so several Twinlog deployments, or the tests, share one cluster.
 //!
-//! Not yet here: consumer groups ([`Bus::subscribe_with`] and [`Bus::committed`] answer
-//! [`BusError::Unsupported`]); they follow in the next step of the Kafka issue.
+//! - **Consumer groups** (module `group`): Kafka's own, cooperative-sticky, with the
+//!   listener run inside `poll` and commits fenced to the owner.
 
+mod group;
 mod reader;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ use crate::types::{
     TopicPartition, TopicSpec,
 };
 
+pub use group::KafkaConsumer;
 pub use reader::KafkaReader;
 
 /// How to reach a Kafka cluster.
@@ -704,29 +706,29 @@ impl Bus for KafkaBus {
     fn subscribe_with(
         &self,
         group: &GroupId,
-        _topics: &[TopicName],
-        _listener: Arc<dyn RebalanceListener>,
-        _options: ConsumerOptions,
+        topics: &[TopicName],
+        listener: Arc<dyn RebalanceListener>,
+        options: ConsumerOptions,
     ) -> BoxFuture<'_, Result<Box<dyn Consumer>, BusError>> {
-        let group = group.to_string();
+        let group = group.clone();
+        let topics = topics.to_vec();
         Box::pin(async move {
-            Err(BusError::Unsupported {
-                what: format!("consumer groups on the Kafka bus (group {group:?})"),
-            })
+            let c =
+                KafkaConsumer::join(self.inner.clone(), group, topics, listener, options).await?;
+            Ok(Box::new(c) as Box<dyn Consumer>)
         })
     }
 
     fn committed(
         &self,
         group: &GroupId,
-        _partition: &TopicPartition,
+        partition: &TopicPartition,
     ) -> BoxFuture<'_, Result<Option<u64>, BusError>> {
-        let group = group.to_string();
-        Box::pin(async move {
-            Err(BusError::Unsupported {
-                what: format!("committed offsets on the Kafka bus (group {group:?})"),
-            })
-        })
+        let group = group.clone();
+        let tp = partition.clone();
+        Box::pin(blocking(&self.inner, move |inner| {
+            group::committed(inner, &group, &tp)
+        }))
     }
 
     fn reader(
