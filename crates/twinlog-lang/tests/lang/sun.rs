@@ -460,3 +460,94 @@ fn munich_has_one_sunrise_and_one_sunset_every_date() {
         assert_eq!(events.iter().filter(|(e, _)| *e == event).count(), 365);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Through the simulator: the lamp of the bug report, and `system.clock#sunset`.
+
+/// Runs `source` at `place` from `start` to `until` (local wall times) with one input at
+/// the start; returns the publications and log lines as `"MM-DD HH:MM what"`, local time.
+fn simulate(place: &Place, source: &str, start: &str, until: &str) -> Vec<String> {
+    use twinlog_lang::sim::{SimEvent, SimOutput, Simulator};
+    use twinlog_lang::value::Value;
+    let program = twinlog_lang::ir::compile("test.scc", source).unwrap();
+    let mut sim = Simulator::new(vec![program], context(place)).unwrap();
+    let event = SimEvent {
+        time: local(place.zone, start),
+        module: None,
+        variable: "presence".into(),
+        instance: None,
+        value: Some(Value::Str("home".into())),
+    };
+    let tz = TimeZone::get(place.zone).unwrap();
+    let when = |t: Timestamp| t.to_zoned_datetime(tz.clone()).strftime("%m-%d %H:%M");
+    sim.run(&[event], Some(local(place.zone, until)))
+        .unwrap()
+        .into_iter()
+        .map(|out| match out {
+            SimOutput::Publication {
+                time,
+                variable,
+                value,
+                ..
+            } => {
+                let value = match value {
+                    Some(Value::Str(s)) => s.to_string(),
+                    other => format!("{other:?}"),
+                };
+                format!("{} {variable} = {value}", when(time))
+            }
+            SimOutput::Log { time, text, .. } => format!("{} log {text}", when(time)),
+            SimOutput::CycleError { time, message, .. } => {
+                format!("{} error {message}", when(time))
+            }
+        })
+        .collect()
+}
+
+/// The bug report's lamp: on at sunset, off at sunrise. It used to stay on for 69 days
+/// from the sunset of 2026-05-18, whose sunrise 22 minutes later was never fired.
+#[test]
+fn a_lamp_on_at_sunset_and_off_at_sunrise_is_off_through_the_midnight_sun() {
+    let lamp = "
+MODULE lamp
+    SUBSCRIBE presence {home, away}
+    PUBLISH light {off, on} = off
+    AT sunset
+      THEN light = on
+    AT sunrise
+      THEN light = off
+";
+    let out = simulate(&TROMSO, lamp, "2026-05-17 12:00", "2026-07-27 12:00");
+    assert_eq!(
+        out,
+        [
+            "05-18 00:29 light = on",
+            "05-18 00:51 light = off",
+            "07-26 00:37 light = on",
+            "07-26 01:04 light = off",
+            "07-27 00:13 light = on",
+            "07-27 01:28 light = off",
+        ]
+    );
+}
+
+/// `#sunset` is the first sunset of the local date, unset on a date without one.
+#[test]
+fn the_sunset_attribute_shows_the_first_sunset_of_the_date() {
+    let module = "
+MODULE m
+    SUBSCRIBE presence {home, away}
+    AT noon
+      THEN log(system.clock#sunset)
+";
+    let reykjavik = simulate(&REYKJAVIK, module, "2026-06-29 06:00", "2026-06-29 13:00");
+    assert_eq!(reykjavik.len(), 1, "{reykjavik:?}");
+    assert!(
+        reykjavik[0].starts_with("06-29 12:00 log 2026-06-29T00:00"),
+        "{reykjavik:?}"
+    );
+    // Midnight sun at Tromsø: no sunset that date.
+    let midsummer = simulate(&TROMSO, module, "2026-06-21 06:00", "2026-06-21 13:00");
+    assert_eq!(midsummer.len(), 1, "{midsummer:?}");
+    assert_eq!(midsummer, ["06-21 12:00 log unset"]);
+}
