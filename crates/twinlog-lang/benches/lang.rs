@@ -1,7 +1,9 @@
 //! `cargo bench -p twinlog-lang`: cycles per second of the 10-statement bench module, heap
 //! allocations per steady-state cycle (counting global allocator), and compile time of a
 //! generated 1,000-line module. The workloads live in `twinlog_lang::bench` so
-//! `twinlog bench lang` measures exactly the same thing.
+//! `twinlog bench lang` measures exactly the same thing. The `sun` group times sunrise and
+//! sunset (a fresh context per year of dates, so every date is computed) and the per-minute
+//! `AT sunset` check the runtime makes on every tick.
 
 use criterion::{Criterion, Throughput, criterion_group};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -75,7 +77,79 @@ fn report_allocations() {
     );
 }
 
-criterion_group!(benches, cycles, compile);
+/// Sunset of 365 local dates from cold caches, one minute tick of `AT sunset` with warm
+/// caches, and a year of `next_fire_after` at the edge of polar day.
+fn sun(c: &mut Criterion) {
+    use jiff::civil::date;
+    use jiff::tz::TimeZone;
+    use twinlog_lang::time::TimeContext;
+    use twinlog_lang::time::spec::{AtSpec, TimeOfDay};
+
+    let place = |zone: &str, latitude: f64, longitude: f64| {
+        TimeContext::new(TimeZone::get(zone).expect("tzdata")).with_location(latitude, longitude)
+    };
+    let munich = place("Europe/Berlin", 48.137, 11.575);
+    let tromso = place("Europe/Oslo", 69.65, 18.96);
+    let mut group = c.benchmark_group("sun");
+    for (name, zone, latitude, longitude) in [
+        ("munich", "Europe/Berlin", 48.137, 11.575),
+        ("tromso", "Europe/Oslo", 69.65, 18.96),
+    ] {
+        group.bench_function(format!("sunset_365_dates_{name}"), |b| {
+            b.iter(|| {
+                // A fresh context: every date is computed, none comes from the cache.
+                let ctx = place(zone, latitude, longitude);
+                let mut d = date(2026, 1, 1);
+                let mut found = 0;
+                for _ in 0..365 {
+                    found += usize::from(ctx.sunset(black_box(d)).is_some());
+                    d = d.tomorrow().expect("in range");
+                }
+                black_box(found)
+            })
+        });
+    }
+    let sunset = AtSpec {
+        offset: None,
+        time: TimeOfDay::Sunset,
+        days: vec![],
+        dates: vec![],
+        parts_of_year: vec![],
+        years: vec![],
+        ranges: vec![],
+        starting: None,
+        ending: None,
+        span: twinlog_lang::span::Span::new(0, 0),
+    };
+    let midnight: jiff::Timestamp = "2026-06-01T22:00:00Z".parse().expect("timestamp");
+    group.bench_function("fires_at_1440_ticks_munich", |b| {
+        b.iter(|| {
+            let mut fired = 0;
+            for m in 0..1440 {
+                let t = midnight + jiff::SignedDuration::from_mins(m);
+                fired += usize::from(munich.fires_at(&sunset, black_box(t)));
+            }
+            black_box(fired)
+        })
+    });
+    group.bench_function("next_fire_after_year_tromso", |b| {
+        b.iter(|| {
+            let mut t: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("timestamp");
+            let mut fires = 0;
+            while let Some(next) = tromso.next_fire_after(&sunset, t) {
+                if next.as_second() > 1_798_761_600 {
+                    break;
+                }
+                fires += 1;
+                t = next;
+            }
+            black_box(fires)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cycles, compile, sun);
 
 fn main() {
     report_allocations();

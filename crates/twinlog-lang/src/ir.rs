@@ -233,7 +233,10 @@ pub enum ClockAttr {
     Hour,
     Minute,
     DayOfWeek,
+    /// The first sunrise of the current local date; unset on a date without one (polar
+    /// day or night). A date with two (at the edge of the midnight sun) shows the earlier.
     Sunrise,
+    /// The first sunset of the current local date; see `Sunrise`.
     Sunset,
 }
 

@@ -6,6 +6,8 @@
 mod check; // names, types, constraints: diagnostics snapshots
 #[path = "lang/eval.rs"]
 mod eval; // cycle semantics, instances, timers, property: never panics
+#[path = "lang/sun.rs"]
+mod sun; // sun events at the edge of polar day and night, at the poles, two on one date
 #[path = "lang/syntax.rs"]
 mod syntax; // lexer, parser, formatter: diagnostics snapshots, parse ∘ format ∘ parse
 #[path = "lang/time.rs"]

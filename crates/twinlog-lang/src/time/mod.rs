@@ -10,13 +10,15 @@
 //! - [`spec`]: the `AT` line as data (built by the parser).
 //! - [`schedule`]: the firing rules, [`TimeContext::fires_at`] and
 //!   [`TimeContext::next_fire_after`].
-//! - [`sun`]: the NOAA sunrise/sunset calculation in UTC.
+//! - [`sun`]: the NOAA sun position and every sunrise and sunset, in UTC.
+//! - `sun_day`: the sunrises and sunsets of a local date, cached.
 //! - [`civil`]: day-number calendar arithmetic for the hot path.
 
 pub mod civil;
 pub mod schedule;
 pub mod spec;
 pub mod sun;
+mod sun_day;
 
 use std::cell::Cell;
 
@@ -25,7 +27,7 @@ use jiff::tz::TimeZone;
 
 use self::civil::SECONDS_PER_DAY;
 use self::spec::{CivilDate, Weekday};
-use self::sun::SunEvent;
+use self::sun_day::SunDay;
 use crate::span::Span;
 
 /// The time zone and place an `AT` is evaluated in, plus caches.
@@ -40,7 +42,7 @@ pub struct TimeContext {
     /// The last few stretches of constant UTC offset looked up, round robin.
     offset_spans: [Cell<OffsetSpan>; 2],
     next_offset_span: Cell<u8>,
-    /// Sun times of the last few local days looked up, round robin.
+    /// Sun events of the last few local days looked up, round robin.
     sun_days: [Cell<SunDay>; SUN_CACHE_DAYS],
     next_sun_day: Cell<u8>,
 }
@@ -78,25 +80,6 @@ impl OffsetSpan {
     fn contains(&self, second: i64) -> bool {
         self.start <= second && second < self.end
     }
-}
-
-/// Sunrise and sunset (Unix seconds) of one local day, `None` when the sun does not rise or
-/// set on that local date.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct SunDay {
-    day: i64,
-    valid: bool,
-    sunrise: Option<i64>,
-    sunset: Option<i64>,
-}
-
-impl SunDay {
-    const EMPTY: SunDay = SunDay {
-        day: 0,
-        valid: false,
-        sunrise: None,
-        sunset: None,
-    };
 }
 
 /// The local calendar fields of an instant, for `system.clock#year|month|day|hour|minute|…`.
@@ -270,61 +253,9 @@ impl TimeContext {
         }
     }
 
-    /// Sunrise on the local `date`: the instant (to the second) at which the sun's upper limb
-    /// rises above the horizon. `None` without a location, or when the sun does not rise on
-    /// that local date (polar night or day).
-    pub fn sunrise(&self, date: jiff::civil::Date) -> Option<Timestamp> {
-        let days =
-            civil::days_from_civil(i32::from(date.year()), date.month() as u8, date.day() as u8);
-        self.sun_second(days, SunEvent::Sunrise)
-            .and_then(|s| Timestamp::from_second(s).ok())
-    }
-
-    /// Sunset on the local `date`; see [`TimeContext::sunrise`].
-    pub fn sunset(&self, date: jiff::civil::Date) -> Option<Timestamp> {
-        let days =
-            civil::days_from_civil(i32::from(date.year()), date.month() as u8, date.day() as u8);
-        self.sun_second(days, SunEvent::Sunset)
-            .and_then(|s| Timestamp::from_second(s).ok())
-    }
-
     /// The local day number (days since 1970-01-01 in this zone) of a Unix second.
     pub(crate) fn local_day(&self, second: i64) -> i64 {
         (second + self.offset_span(second).offset).div_euclid(SECONDS_PER_DAY)
-    }
-
-    /// The sun event (Unix second) whose local date is day number `local_day`.
-    pub(crate) fn sun_second(&self, local_day: i64, event: SunEvent) -> Option<i64> {
-        let location = self.location?;
-        let pick = |day: &SunDay| match event {
-            SunEvent::Sunrise => day.sunrise,
-            SunEvent::Sunset => day.sunset,
-        };
-        for slot in &self.sun_days {
-            let cached = slot.get();
-            if cached.valid && cached.day == local_day {
-                return pick(&cached);
-            }
-        }
-        // The NOAA calculation works per UTC day; the event of a local date comes from the
-        // UTC day before, of or after it, whichever lands on that local date.
-        let find = |event| {
-            (local_day - 1..=local_day + 1)
-                .filter_map(|utc_day| {
-                    sun::event_utc(event, utc_day, location.latitude, location.longitude)
-                })
-                .find(|&second| self.local_day(second) == local_day)
-        };
-        let computed = SunDay {
-            day: local_day,
-            valid: true,
-            sunrise: find(SunEvent::Sunrise),
-            sunset: find(SunEvent::Sunset),
-        };
-        let index = usize::from(self.next_sun_day.get()) % SUN_CACHE_DAYS;
-        self.sun_days[index].set(computed);
-        self.next_sun_day.set(((index + 1) % SUN_CACHE_DAYS) as u8);
-        pick(&computed)
     }
 
     /// The stretch of constant UTC offset around Unix second `second`.

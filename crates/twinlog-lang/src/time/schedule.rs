@@ -3,9 +3,10 @@
 //! The rules, in the order they apply (LANGUAGE.md "AT — time expressions" plus the
 //! decisions taken here):
 //!
-//! 1. **One fire per occurrence, at a whole minute.** Every local day gives the `AT` one
-//!    candidate instant; sunrise and sunset are truncated to their minute first. An instant
-//!    passed to [`TimeContext::fires_at`] is truncated to its minute too.
+//! 1. **One fire per occurrence, at a whole minute.** A clock time gives the `AT` one
+//!    candidate instant per local day; sunrise (or sunset) one per sunrise (or sunset),
+//!    truncated to its minute first, so a local date gives it none, one or two (rule 8).
+//!    An instant passed to [`TimeContext::fires_at`] is truncated to its minute too.
 //! 2. **Offsets on a clock time are wall-clock arithmetic.** `30 minutes before midnight` is
 //!    the wall time 23:30, `90 minutes after 01:00` is 02:30, whatever the DST: an offset on a
 //!    clock time is just another clock time (the result wraps around the day, so
@@ -13,8 +14,7 @@
 //!    through the gap and fold rules below.
 //! 3. **Offsets on sunrise/sunset are elapsed time.** `30 minutes before sunset` is 30 real
 //!    minutes before the instant of sunset, even across a DST change or midnight (the sun
-//!    event is physical; the clock is not). The sun event is the one on the *local* date
-//!    (in the configured zone) of the day in question.
+//!    event is physical; the clock is not), and apply to each sun event.
 //! 4. **Date specs apply to the local date on which the trigger fires**, i.e. the local date
 //!    of the candidate instant after offsets: `2 hours after sunset ON Friday` fires on
 //!    Fridays even when Thursday's sunset + 2 h lands after midnight on a Friday, and does not
@@ -35,9 +35,14 @@
 //!    without a day means its first day as `a` and its last day as `b`; a range starting on
 //!    February 29 starts on March 1 in other years. `STARTING` and `ENDING` are inclusive
 //!    local dates.
-//! 8. **Sunrise/sunset**: the sun's centre at −0.833° (refraction and the disc), NOAA
-//!    algorithm (see [`super::sun`]); no sunrise (or sunset) on a local date, as in polar day
-//!    or night, means that `AT` does not fire that day.
+//! 8. **Sunrise/sunset**: every instant at which the sun's centre crosses −0.833°
+//!    (refraction and the disc), rising or setting, NOAA position (see [`super::sun`]).
+//!    `AT sunset` fires at every sunset, each once, at its minute (plus the offset), on the
+//!    dates its date specs allow. Usually a local date has one; in polar day or night it
+//!    has none and the `AT` does not fire that day; at the edge of the midnight sun the
+//!    sunset drifts across local midnight and one date has two (Reykjavik, 2026-06-29:
+//!    00:00 and 23:59), and both fire. At ±90° the sun rises and sets once a year. A dip
+//!    below the horizon shorter than a second is not an event.
 //! 9. **Validation** ([`TimeContext::validate`]): sunrise/sunset need a location; a location
 //!    must be on Earth; times, months, days and dates must exist (`February 29` is allowed as
 //!    a month-day, `February 29, 2023` is not); `ENDING` before `STARTING` is an error (it
@@ -46,13 +51,13 @@
 //!
 //! Cost: [`TimeContext::fires_at`] is a few integer comparisons per minute (the zone is
 //! consulted only when the instant leaves the last stretch of constant UTC offset, the sun
-//! once per local day); [`TimeContext::next_fire_after`] walks days, not minutes: it computes
-//! candidates (zone and sun work) for at most eight years after the first day whose date
-//! specs hold, and before that day only checks dates. The window starts at `after`, or at
-//! `STARTING` / the first `IN` year when later, so an AT far ahead is found. Date specs
-//! (apart from `STARTING`, `ENDING` and years, which bound the search) repeat every 400
-//! Gregorian years, so when no date in 400 years matches (`ON February 29 ON Mondays` does:
-//! 2044), the AT never fires.
+//! once per local day, a few microseconds); [`TimeContext::next_fire_after`] walks days,
+//! not minutes: it computes candidates (zone and sun work) for at most eight years after
+//! the first day whose date specs hold, and before that day only checks dates. The window
+//! starts at `after`, or at `STARTING` / the first `IN` year when later, so an AT far ahead
+//! is found. Date specs (apart from `STARTING`, `ENDING` and years, which bound the search)
+//! repeat every 400 Gregorian years, so when no date in 400 years matches (`ON February 29
+//! ON Mondays` does: 2044), the AT never fires.
 
 use jiff::Timestamp;
 use jiff::tz::AmbiguousOffset;
@@ -238,10 +243,26 @@ impl TimeContext {
                 }
             }
             Base::Sun(event, offset) => {
+                // Fires if a sun event lies in the minute `offset` minutes earlier: look it up
+                // among the events of that minute's local date. A local midnight inside the
+                // minute (an offset that is not whole minutes, as in old LMT zones) splits
+                // it between two dates; then both are looked at.
                 let base_second = second - offset * 60;
-                let base_day = self.local_day(base_second);
-                self.sun_second(base_day, event)
-                    .is_some_and(|s| s.div_euclid(60) * 60 == base_second)
+                let in_base_minute = |day: i64| {
+                    self.sun_seconds(day, event)
+                        .as_slice()
+                        .iter()
+                        .any(|s| s.div_euclid(60) * 60 == base_second)
+                };
+                let base_span = self.offset_span(base_second);
+                let first_day = (base_second + base_span.offset).div_euclid(SECONDS_PER_DAY);
+                let whole_minute =
+                    base_span.offset % 60 == 0 && base_span.contains(base_second + 59);
+                in_base_minute(first_day)
+                    || (!whole_minute && {
+                        let last_day = self.local_day(base_second + 59);
+                        last_day != first_day && in_base_minute(last_day)
+                    })
             }
         };
         hit && self.date_matches(spec, day)
@@ -257,8 +278,9 @@ impl TimeContext {
         }
         let after_second = after.as_second();
         let (shift_lo, shift_hi) = base.day_shift();
-        // Candidates grow with their base day, so the first base day that yields a fire after
-        // `after` gives the answer. Start early enough for the largest shift.
+        // Candidates grow with their base day (and a day's sun events come in time order),
+        // so the first candidate that is a fire after `after` is the answer. Start early
+        // enough for the largest shift.
         let mut first = self.local_day(after_second) - shift_hi - 1;
         let day_of =
             |date: CivilDate| civil::days_from_civil(i32::from(date.year), date.month, date.day);
@@ -291,30 +313,35 @@ impl TimeContext {
                 matched = true;
                 last = last.min(base_day + SEARCH_DAYS);
             }
-            let Some(candidate) = self.candidate(base, base_day) else {
-                continue;
+            // A wall time gives a day one candidate, a sun event as many as the day has
+            // sunrises (or sunsets), in time order.
+            let found = match base {
+                Base::Wall(wall) => self
+                    .resolve_wall(base_day * SECONDS_PER_DAY + wall * 60)
+                    .filter(|&c| self.fires_on(spec, c, after_second)),
+                Base::Sun(event, offset) => self
+                    .sun_seconds(base_day, event)
+                    .as_slice()
+                    .iter()
+                    .map(|s| s.div_euclid(60) * 60 + offset * 60)
+                    .find(|&c| self.fires_on(spec, c, after_second)),
             };
-            if candidate > after_second && self.date_matches(spec, self.local_day(candidate)) {
+            if let Some(candidate) = found {
                 return Timestamp::from_second(candidate).ok();
             }
         }
         None
     }
 
-    /// The instant (Unix second, whole minute) of the occurrence belonging to local day
-    /// `base_day`, before date specs.
-    fn candidate(&self, base: Base, base_day: i64) -> Option<i64> {
-        match base {
-            Base::Wall(wall) => self.resolve_wall(base_day * SECONDS_PER_DAY + wall * 60),
-            Base::Sun(event, offset) => self
-                .sun_second(base_day, event)
-                .map(|s| s.div_euclid(60) * 60 + offset * 60),
-        }
+    /// Is the candidate instant `candidate` (Unix second) a fire after `after_second`: later,
+    /// and on a local date the date specs allow?
+    fn fires_on(&self, spec: &AtSpec, candidate: i64, after_second: i64) -> bool {
+        candidate > after_second && self.date_matches(spec, self.local_day(candidate))
     }
 
     /// The instant of a local wall time (seconds since the local epoch) under the gap and
-    /// fold rules.
-    fn resolve_wall(&self, local: i64) -> Option<i64> {
+    /// fold rules. Also gives [`super::sun_day`] the first instant of a local date.
+    pub(super) fn resolve_wall(&self, local: i64) -> Option<i64> {
         let (year, month, day) = civil::civil_from_days(local.div_euclid(SECONDS_PER_DAY));
         let of_day = local.rem_euclid(SECONDS_PER_DAY);
         let datetime = jiff::civil::DateTime::new(
