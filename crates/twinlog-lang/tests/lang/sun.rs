@@ -497,9 +497,11 @@ fn simulate(place: &Place, source: &str, start: &str, until: &str) -> Vec<String
                 format!("{} {variable} = {value}", when(time))
             }
             SimOutput::Log { time, text, .. } => format!("{} log {text}", when(time)),
-            SimOutput::CycleError { time, message, .. } => {
+            SimOutput::CycleError { time, message, .. }
+            | SimOutput::Refused { time, message, .. } => {
                 format!("{} error {message}", when(time))
             }
+            SimOutput::Note { time, text, .. } => format!("{} note {text}", when(time)),
         })
         .collect()
 }
