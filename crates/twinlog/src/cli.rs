@@ -112,6 +112,19 @@ Examples:
   twinlog tail sensors --since 2026-11-25T08:00:00Z
   twinlog tail sensors --follow")]
     Tail(TailArgs),
+    /// Read topics as a member of a consumer group (--bus kafka://… only): partitions are
+    /// shared with the group's other members, progress is committed, and a member that stops
+    /// hands its partitions over from the last commit.
+    #[command(
+        after_help = "Output: one line per record as `tail` prints it, and with --json one
+{\"committed\": [[partition, offset], …], \"topic\": …} line after each commit. Ctrl-C commits
+what was printed and leaves the group.
+
+Examples:
+  twinlog consume sensors --group dashboard --bus kafka://127.0.0.1:9092
+  twinlog consume sensors alarms --group archiver --commit-every 1000 --json"
+    )]
+    Consume(ConsumeArgs),
     /// Check, test and format modules (no server needed); deploy them and read their state.
     #[command(subcommand)]
     Module(ModuleCommand),
@@ -215,6 +228,28 @@ pub struct TailArgs {
     #[arg(long, short = 'n', value_name = "N")]
     pub max: Option<u64>,
     /// One JSON object per line: topic, partition, offset, timestamp, key, value.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ConsumeArgs {
+    /// The topics to read.
+    #[arg(required = true)]
+    pub topics: Vec<String>,
+    /// The consumer group (shared by every member that should split the partitions).
+    #[arg(long, short = 'g')]
+    pub group: String,
+    /// Commit after this many records (and on Ctrl-C).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub commit_every: u64,
+    /// Without a committed offset, start at the end instead of the oldest record.
+    #[arg(long)]
+    pub latest: bool,
+    /// Stop after this many records (committing them first).
+    #[arg(long, short = 'n', value_name = "N")]
+    pub max: Option<u64>,
+    /// JSON lines: records as `tail --json` prints them, and commits.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,5 @@
 //! The log commands against a Kafka cluster (`--bus kafka://HOST:PORT[,…]`): `topic create |
-//! list | describe`, `publish` and `tail`, over the [`twinlog_bus::Bus`] trait on a
+//! list | describe`, `publish`, `tail` and `consume` (a consumer-group member), over the [`twinlog_bus::Bus`] trait on a
 //! [`KafkaBus`]. Same flags and output as on the embedded log, minus what Kafka does not
 //! report (sizes and segments).
 //!
@@ -10,7 +10,9 @@
 use super::Exit;
 use super::publish::{Output, validate};
 use super::tail::{Printer, quiet_on_broken_pipe};
-use crate::cli::{GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs, TopicDescribeArgs};
+use crate::cli::{
+    ConsumeArgs, GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs, TopicDescribeArgs,
+};
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
 use serde::Serialize;
@@ -18,7 +20,8 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 use std::sync::Arc;
 use twinlog_bus::{
-    Bus, KafkaBus, KafkaOptions, ProducerRecord, StartAt, TopicPartition, TopicSpec,
+    Bus, ConsumerOptions, GroupId, KafkaBus, KafkaOptions, NoopListener, OffsetReset,
+    ProducerRecord, StartAt, TopicPartition, TopicSpec,
 };
 use twinlog_core::{Record, Timestamp, TopicName};
 
@@ -411,4 +414,93 @@ pub fn tail(global: &GlobalArgs, args: TailArgs) -> Result<Exit> {
         quiet_on_broken_pipe(followed.and_then(|()| printer.flush()))?;
         Ok(Exit::Success)
     })
+}
+
+pub fn consume(global: &GlobalArgs, args: ConsumeArgs) -> Result<Exit> {
+    let bus = connect(global)?;
+    let topics = args
+        .topics
+        .iter()
+        .map(|t| topic_name(t))
+        .collect::<Result<Vec<_>>>()?;
+    let group = GroupId::new(&args.group)?;
+    let reset = if args.latest {
+        OffsetReset::Latest
+    } else {
+        OffsetReset::Earliest
+    };
+    super::runtime()?.block_on(async {
+        let mut c = bus
+            .subscribe_with(
+                &group,
+                &topics,
+                Arc::new(NoopListener),
+                ConsumerOptions::with_reset(reset),
+            )
+            .await?;
+        let mut printer = Printer::new(args.json, args.max.unwrap_or(u64::MAX));
+        let mut since_commit = 0u64;
+        // What was printed, per partition: the next offset to read (what a commit records).
+        let mut printed: std::collections::BTreeMap<TopicPartition, u64> = Default::default();
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        let result: Result<()> = async {
+            while !printer.done() {
+                let batch = tokio::select! {
+                    biased;
+                    _ = &mut ctrl_c => break,
+                    batch = c.poll(READ_BATCH) => batch?,
+                };
+                for rec in &batch {
+                    let more = printer.print(rec)?;
+                    let tp = TopicPartition::new(topic_name(&rec.topic)?, rec.partition);
+                    printed.insert(tp, rec.offset + 1);
+                    since_commit += 1;
+                    if !more {
+                        break;
+                    }
+                }
+                printer.flush()?;
+                if since_commit >= args.commit_every || printer.done() {
+                    commit(&mut *c, &printed, args.json, &mut printer).await?;
+                    since_commit = 0;
+                }
+            }
+            if since_commit > 0 {
+                commit(&mut *c, &printed, args.json, &mut printer).await?;
+            }
+            Ok(())
+        }
+        .await;
+        let closed = c.close().await;
+        quiet_on_broken_pipe(result)?;
+        closed?;
+        Ok(Exit::Success)
+    })
+}
+
+/// Commits what this member printed (of the partitions it still owns: the others moved on
+/// with their new owner), and says so with --json.
+async fn commit(
+    c: &mut dyn twinlog_bus::Consumer,
+    printed: &std::collections::BTreeMap<TopicPartition, u64>,
+    json: bool,
+    printer: &mut Printer<'_>,
+) -> Result<()> {
+    let owned = c.assignment();
+    let offsets: Vec<(TopicPartition, u64)> = printed
+        .iter()
+        .filter(|(tp, _)| owned.contains(tp))
+        .map(|(tp, o)| (tp.clone(), *o))
+        .collect();
+    c.commit(offsets.clone()).await?;
+    if json {
+        printer.line(&serde_json::json!({
+            "committed": offsets
+                .iter()
+                .map(|(tp, o)| (tp.topic.as_str(), tp.partition, o))
+                .collect::<Vec<_>>(),
+        }))?;
+    }
+    Ok(())
 }

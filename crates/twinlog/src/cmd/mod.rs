@@ -85,6 +85,11 @@ pub fn run(cli: Cli) -> Result<Exit> {
             None => publish::run(data_dir, args),
         },
         Command::Tail(args) => tail::run(data_dir, args),
+        Command::Consume(_) => anyhow::bail!(
+            "consume reads as a member of a consumer group shared between processes, which \
+             needs a Kafka cluster: add --bus kafka://HOST:PORT (or set TWINLOG_BUS); to read \
+             the data dir use `twinlog tail`"
+        ),
         Command::Module(ModuleCommand::Check(args)) => module::check(args),
         Command::Module(ModuleCommand::Test(args)) => module::test(args),
         Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
@@ -103,13 +108,14 @@ fn on_bus(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exit> {
         Command::Topic(TopicCommand::Describe(args)) => kafka::topic_describe(global, args),
         Command::Publish(args) => kafka::publish(global, args),
         Command::Tail(args) => kafka::tail(global, args),
+        Command::Consume(args) => kafka::consume(global, args),
         // Commands that never touch the log run as they are.
         Command::Module(ModuleCommand::Check(args)) => module::check(args),
         Command::Module(ModuleCommand::Test(args)) => module::test(args),
         Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
         Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
         _ => anyhow::bail!(
-            "--bus (TWINLOG_BUS) works with `topic`, `publish` and `tail` for now; the server, \
+            "--bus (TWINLOG_BUS) works with `topic`, `publish`, `tail` and `consume` for now; the server, \
              modules and benchmarks run on the embedded log in --data-dir (unset TWINLOG_BUS or \
              drop --bus)"
         ),

@@ -175,6 +175,13 @@ impl Printer<'_> {
         Ok(self.out.flush()?)
     }
 
+    /// A JSON line that is not a record (`consume`'s commits).
+    pub(super) fn line(&mut self, value: &serde_json::Value) -> Result<()> {
+        serde_json::to_writer(&mut self.out, value)?;
+        writeln!(self.out)?;
+        Ok(self.out.flush()?)
+    }
+
     /// Prints one record; false once `--max` records were printed.
     pub(super) fn print(&mut self, rec: &StoredRecord) -> Result<bool> {
         if self.remaining == 0 {

@@ -310,3 +310,211 @@ fn plain_kafka_clients_read_and_write_the_same_records() {
     assert_eq!(shown[0]["value"], "plain text, not JSON");
     assert_eq!(shown[0]["offset"], 0);
 }
+
+/// One `twinlog consume --json` process, its output lines collected by a thread.
+struct Member {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Member {
+    fn start(env: &Env, args: &[&str]) -> Member {
+        use std::io::BufRead as _;
+        let mut child = env.spawn(args);
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_str(&line).expect("JSON line"));
+            }
+        });
+        Member {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// (partition, offset) of every record printed.
+    fn records(&self) -> Vec<(u64, u64)> {
+        let lines = self.lines.lock().unwrap();
+        lines
+            .iter()
+            .filter(|l| l.get("offset").is_some())
+            .map(|l| {
+                (
+                    l["partition"].as_u64().unwrap(),
+                    l["offset"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// The last committed offset per partition.
+    fn last_commits(&self) -> std::collections::BTreeMap<u64, u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for l in self.lines.lock().unwrap().iter() {
+            for c in l
+                .get("committed")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+            {
+                out.insert(c[1].as_u64().unwrap(), c[2].as_u64().unwrap());
+            }
+        }
+        out
+    }
+
+    /// Stops the process with SIGINT (Ctrl-C: it commits what it printed and leaves the
+    /// group) and waits for it to exit 0 and for its output.
+    fn interrupt(&mut self) {
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "cannot signal the member");
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "the member exited with {status}");
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Two processes in one group on a 4-partition topic; one is stopped (Ctrl-C); the other
+/// takes its partitions over from the committed offsets: nothing is lost, and a record read
+/// twice would be one past the stopped member's last commit (there are none: it commits
+/// what it printed on the way out).
+///
+/// The stop is SIGINT, not SIGKILL: the test broker (tansu 0.6) does not expire the session
+/// of a member that died without leaving, so a killed member's partitions stay assigned.
+#[test]
+fn two_processes_share_a_group_and_one_takes_over_when_the_other_stops() {
+    let env = Env::new();
+    let bus = format!("kafka://{}", broker());
+    let t = unique("group");
+    let g = unique("members");
+    env.run(&kafka_args(&bus, &["topic", "create", &t, "-p", "4"]))
+        .success();
+    let publish = |from: usize, n: usize| {
+        let lines: String = (from..from + n)
+            .map(|i| format!("{{\"i\": {i}}}\n"))
+            .collect();
+        env.run_with_stdin(&kafka_args(&bus, &["publish", &t, "-"]), Some(&lines))
+            .success();
+    };
+    let member_args = kafka_args(
+        &bus,
+        &[
+            "consume",
+            &t,
+            "--group",
+            &g,
+            "--commit-every",
+            "5",
+            "--json",
+        ],
+    );
+    let mut a = Member::start(&env, &member_args);
+    let mut b = Member::start(&env, &member_args);
+    // Waves of records until both members have read some (the group has split).
+    let mut published = 0;
+    wait_until("both members read records", || {
+        publish(published, 20);
+        published += 20;
+        std::thread::sleep(Duration::from_millis(200));
+        !a.records().is_empty() && !b.records().is_empty()
+    });
+    b.interrupt();
+    let b_read = b.records();
+    let b_commits = b.last_commits();
+    let a_before_takeover = a.records().len();
+    publish(published, 40);
+    published += 40;
+    let everything: std::collections::BTreeSet<(u64, u64)> = {
+        let described = env
+            .run(&kafka_args(&bus, &["topic", "describe", &t, "--json"]))
+            .success()
+            .json_lines();
+        described[0]["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| {
+                let part = p["partition"].as_u64().unwrap();
+                (0..p["end_offset"].as_u64().unwrap()).map(move |o| (part, o))
+            })
+            .collect()
+    };
+    assert_eq!(everything.len(), published);
+    // A takes B's partitions once the group notices B is gone (its session times out).
+    wait_until("the survivor read everything", || {
+        let seen: std::collections::BTreeSet<_> = a
+            .records()
+            .into_iter()
+            .chain(b_read.iter().copied())
+            .collect();
+        seen == everything
+    });
+    a.interrupt();
+    let a_read = a.records();
+    let mut seen = std::collections::BTreeMap::<(u64, u64), usize>::new();
+    for r in a_read.iter().chain(&b_read) {
+        *seen.entry(*r).or_default() += 1;
+    }
+    let twice: Vec<(u64, u64)> = seen
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(r, _)| *r)
+        .collect();
+    assert!(
+        seen.values().all(|n| *n <= 2),
+        "no record is read more than twice"
+    );
+    // What A read again of B's records when it took B's partitions over starts at B's last
+    // commit of that partition (B commits what it printed when it stops, so none).
+    let b_set: std::collections::BTreeSet<_> = b_read.iter().copied().collect();
+    let taken_over_twice: Vec<(u64, u64)> = a_read[a_before_takeover..]
+        .iter()
+        .filter(|r| b_set.contains(r))
+        .copied()
+        .collect();
+    for (p, o) in &taken_over_twice {
+        let committed = b_commits.get(p).copied().unwrap_or(0);
+        assert!(
+            *o >= committed,
+            "{p}/{o} was read again but B had committed partition {p} up to {committed}"
+        );
+    }
+    eprintln!(
+        "{published} records; B read {} before it stopped (last commits {b_commits:?}); \
+         read twice: {} ({} at the take-over, the rest when the group first split)",
+        b_read.len(),
+        twice.len(),
+        taken_over_twice.len()
+    );
+}
