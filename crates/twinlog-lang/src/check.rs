@@ -16,7 +16,7 @@
 //! - A WHEN that reads `system.clock` counts the clock as changed on every minute tick.
 
 use crate::ast::{self, ActionKind, ConstraintKind, DeclKind, ExprKind, Trigger};
-use crate::diag::{Diagnostic, suggest};
+use crate::diag::{Diagnostic, Fix, suggest};
 use crate::ir::*;
 use crate::span::Span;
 use crate::value::{Sym, Value};
@@ -138,7 +138,11 @@ const CLOCK_ATTRS: [&str; 9] = [
     "sunset",
 ];
 const VAR_ATTRS: [&str; 3] = ["timestamp", "version", "modified"];
-const FUNCTIONS: [&str; 6] = ["log", "activate", "abs", "min", "max", "round"];
+/// Functions that compute a value, for expressions.
+const VALUE_FUNCTIONS: [&str; 4] = ["abs", "min", "max", "round"];
+/// Functions that do something, each on a THEN line of its own.
+const ACTION_FUNCTIONS: [&str; 2] = ["log", "activate"];
+const THEN_FORMS: &str = "THEN takes an assignment (`x = …`), `x++`, `x--`, `state.off`, `log(…)` or `activate(…)`";
 
 impl Checker {
     // ---------------------------------------------------------------------------------
@@ -1234,16 +1238,41 @@ impl Checker {
                     }
                 }
             }
+            ExprKind::Call { func, args } if !VALUE_FUNCTIONS.contains(&func.name.as_str()) => {
+                self.unknown_action_function(func, args);
+                None
+            }
             _ => {
-                // Check it anyway so names inside get their diagnostics.
-                let _ = self.expr(e, None);
+                // Check it anyway so names inside get their diagnostics; if one of them is
+                // wrong, that is the problem to report, not the line's uselessness too.
+                let (_, ty) = self.expr(e, None);
+                ty?;
                 self.error(
                     Diagnostic::error(e.span, "this THEN line does nothing")
                         .with_label("a value, not an action")
-                        .with_help("THEN takes an assignment (`x = …`), `x++`, `x--`, `state.off`, `log(…)` or `activate(…)`"),
+                        .with_help(THEN_FORMS),
                 );
                 None
             }
+        }
+    }
+
+    /// `THEN send(1)`: on a THEN line only `log` and `activate` make sense, so those are the
+    /// names to suggest (a value function here would only do nothing).
+    #[cold]
+    fn unknown_action_function(&mut self, func: &ast::Ident, args: &[ast::Expr]) {
+        let name = func.name.as_str();
+        let mut d = Diagnostic::error(func.span, format!("unknown function `{name}`"))
+            .with_label("a THEN line calls `log(…)` or `activate(…)`");
+        d = match suggest(name, ACTION_FUNCTIONS) {
+            Some(s) => d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(func.span, s)),
+            None => d.with_help(THEN_FORMS),
+        };
+        self.error(d);
+        for a in args {
+            let _ = self.expr(a, None);
         }
     }
 
@@ -1732,13 +1761,17 @@ impl Checker {
                 return self.poisoned(span);
             }
             other => {
+                // Only functions with a value can stand here; `log` and `activate` have
+                // their own error above.
                 let mut d = Diagnostic::error(func.span, format!("unknown function `{other}`"))
                     .with_label(format!(
                         "expected one of {}",
-                        FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
+                        VALUE_FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
                     ));
-                if let Some(s) = suggest(other, FUNCTIONS) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
+                if let Some(s) = suggest(other, VALUE_FUNCTIONS) {
+                    d = d
+                        .with_help(format!("did you mean `{s}`?"))
+                        .with_fix(Fix::replace(func.span, s));
                 }
                 self.error(d);
                 for a in args {

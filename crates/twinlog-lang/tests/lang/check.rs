@@ -165,3 +165,103 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Helps that lead somewhere: a diagnostic's fixes are its help as edits; following one must
+// remove that error and add none.
+
+/// Every `.scc` whose diagnostics are pinned: the checker's fixtures and the parser's bad
+/// inputs.
+fn all_fixtures() -> Vec<PathBuf> {
+    let bad = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lang/syntax/bad");
+    let mut files = fixtures();
+    files.extend(
+        std::fs::read_dir(&bad)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "scc")),
+    );
+    files
+}
+
+fn error_messages(source: &str) -> Vec<String> {
+    match compile("f.scc", source) {
+        Ok(_) => Vec::new(),
+        Err(diags) => diags
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message)
+            .collect(),
+    }
+}
+
+/// Removes one occurrence of `item`; false when there is none.
+fn take_one(list: &mut Vec<String>, item: &str) -> bool {
+    match list.iter().position(|m| m == item) {
+        Some(i) => {
+            list.remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+#[test]
+fn every_fix_removes_its_error_and_adds_none() {
+    let mut applied = 0;
+    for path in all_fixtures() {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let Err(diags) = compile("f.scc", &source) else {
+            continue;
+        };
+        let before = error_messages(&source);
+        for d in diags.iter().filter(|d| d.is_error()) {
+            for fix in &d.fixes {
+                let fixed = fix.apply(&source);
+                let mut allowed = before.clone();
+                assert!(take_one(&mut allowed, &d.message));
+                for m in error_messages(&fixed) {
+                    assert!(
+                        take_one(&mut allowed, &m),
+                        "{}: following the help of `{}` ({:?}) gives `{m}`:\n{fixed}",
+                        path.display(),
+                        d.message,
+                        d.help
+                    );
+                }
+                applied += 1;
+            }
+        }
+    }
+    // Guards the test itself: the fixtures do carry fixes.
+    assert!(applied >= 2, "only {applied} fixes applied");
+}
+
+/// The fixture with each fix of the diagnostics whose message contains `message` applied,
+/// one at a time.
+#[track_caller]
+fn followed(fixture: &str, message: &str) -> Vec<String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lang/check")
+        .join(fixture);
+    let source = std::fs::read_to_string(path).unwrap();
+    let diags = compile(fixture, &source).err().expect("the fixture has errors");
+    let fixes: Vec<String> = diags
+        .iter()
+        .filter(|d| d.message.contains(message))
+        .flat_map(|d| d.fixes.iter().map(|f| f.apply(&source)))
+        .collect();
+    assert!(!fixes.is_empty(), "no fix for `{message}` in {fixture}");
+    fixes
+}
+
+#[test]
+fn then_function_suggestion_compiles() {
+    for fixed in followed("then_unknown_function.scc", "unknown function `lg`") {
+        assert!(fixed.contains("THEN log(\"pressed\")"), "{fixed}");
+        assert!(!error_messages(&fixed).iter().any(|m| m.contains("`lg`")));
+    }
+    for fixed in followed("then_unknown_function.scc", "unknown function `rond`") {
+        assert!(fixed.contains("round(1.25, 1)"), "{fixed}");
+    }
+}
