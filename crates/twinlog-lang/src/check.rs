@@ -631,16 +631,11 @@ impl Checker {
             let e = (self.prog.enums.len() - 1) as u16;
             return (Type::Enum(e), Some(ConstraintSet::Enum(e)));
         }
-        // Numbers: one scale for the whole list.
         let mut values = Vec::new();
         let mut ranges = Vec::new();
-        let mut first_scale: Option<(u32, Span, Decimal)> = None;
         for c in &cs.items {
-            let nums: Vec<Decimal> = match &c.kind {
-                ConstraintKind::Number(n) => {
-                    values.push(*n);
-                    vec![*n]
-                }
+            match &c.kind {
+                ConstraintKind::Number(n) => values.push(*n),
                 ConstraintKind::Range { low, high } => {
                     if let (Some(l), Some(h)) = (low, high)
                         && l > h
@@ -652,45 +647,51 @@ impl Checker {
                         );
                     }
                     ranges.push((*low, *high));
-                    low.iter().chain(high.iter()).copied().collect()
                 }
-                _ => continue,
-            };
-            for n in nums {
-                match first_scale {
-                    None => first_scale = Some((n.scale(), c.span, n)),
-                    Some((scale, first_span, first)) if n.scale() != scale => {
-                        let mut fixed = n;
-                        fixed.rescale(scale);
-                        let help = if fixed == n {
-                            format!("write `{fixed}`, like `{first}`")
-                        } else {
-                            format!(
-                                "write every number with {scale} decimal places, like `{first}`"
-                            )
-                        };
-                        self.error(
-                            Diagnostic::error(
-                                c.span,
-                                format!("the numbers of `{var}` do not share a scale"),
-                            )
-                            .with_label(format!(
-                                "`{n}` has {} decimal place{}",
-                                n.scale(),
-                                if n.scale() == 1 { "" } else { "s" }
-                            ))
-                            .with_secondary(first_span, format!("`{first}` has {scale}"))
-                            .with_help(help),
-                        );
-                    }
-                    Some(_) => {}
-                }
+                _ => {}
             }
         }
+        self.check_scale(cs, var);
         (
             Type::Number,
             Some(ConstraintSet::Numbers { values, ranges }),
         )
+    }
+
+    /// All numbers of one list share a scale (`{0.00, 0.50}`). One error per list, and the
+    /// fix writes every number with the largest scale written: that keeps each value
+    /// (`0` becomes `0.00`), where the smallest would change some (`0.50` is not `0`).
+    fn check_scale(&mut self, cs: &ast::Constraints, var: &str) {
+        let numbers: Vec<(Decimal, Span)> = cs
+            .items
+            .iter()
+            .flat_map(|c| constraint_numbers(&c.kind).map(move |n| (n, c.span)))
+            .collect();
+        // The first of the widest, and the first narrower one.
+        let Some(&(widest, widest_span)) = numbers
+            .iter()
+            .min_by_key(|(n, _)| std::cmp::Reverse(n.scale()))
+        else {
+            return;
+        };
+        let scale = widest.scale();
+        let Some(&(narrow, narrow_span)) = numbers.iter().find(|(n, _)| n.scale() < scale) else {
+            return;
+        };
+        let list = rescaled_list(cs, scale);
+        self.error(
+            Diagnostic::error(
+                narrow_span,
+                format!("the numbers of `{var}` do not share a scale"),
+            )
+            .with_label(format!("`{narrow}` has {}", decimal_places(narrow.scale())))
+            .with_secondary(widest_span, format!("`{widest}` has {scale}"))
+            .with_help(format!(
+                "write every number with {}: `{list}`",
+                decimal_places(scale)
+            ))
+            .with_fix(Fix::replace(cs.span, list)),
+        );
     }
 
     /// An initial value: a literal or an enum value of the variable.
@@ -1838,6 +1839,47 @@ impl Checker {
                 OnEvent::Timer(t) => p.ons_by_timer[t as usize].push(i as u32),
             }
         }
+    }
+}
+
+/// The numbers a constraint writes: a number, or a range's ends.
+fn constraint_numbers(kind: &ConstraintKind) -> impl Iterator<Item = Decimal> {
+    let (a, b) = match kind {
+        ConstraintKind::Number(n) => (Some(*n), None),
+        ConstraintKind::Range { low, high } => (*low, *high),
+        _ => (None, None),
+    };
+    a.into_iter().chain(b)
+}
+
+/// A number constraint list written again with every number at `scale` places (raising a
+/// scale never changes a value).
+fn rescaled_list(cs: &ast::Constraints, scale: u32) -> String {
+    let at = |n: Decimal| {
+        let mut n = n;
+        n.rescale(scale);
+        n.to_string()
+    };
+    let items: Vec<String> = cs
+        .items
+        .iter()
+        .map(|c| match &c.kind {
+            ConstraintKind::Number(n) => at(*n),
+            ConstraintKind::Range { low, high } => {
+                format!("{}-{}", low.map(at).unwrap_or_default(), high.map(at).unwrap_or_default())
+            }
+            ConstraintKind::Symbol(s) => s.clone(),
+            ConstraintKind::String(s) => format!("{s:?}"),
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn decimal_places(n: u32) -> String {
+    if n == 1 {
+        "1 decimal place".to_string()
+    } else {
+        format!("{n} decimal places")
     }
 }
 

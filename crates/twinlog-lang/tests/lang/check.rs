@@ -265,3 +265,26 @@ fn then_function_suggestion_compiles() {
         assert!(fixed.contains("round(1.25, 1)"), "{fixed}");
     }
 }
+
+#[test]
+fn scale_suggestion_keeps_every_value_and_compiles() {
+    let fixed = followed("constraint_scale_largest.scc", "`level`");
+    assert_eq!(fixed.len(), 1);
+    assert!(fixed[0].contains("PUBLISH level {0.00, 0.50}"), "{}", fixed[0]);
+    let dim = &followed("constraint_scale_largest.scc", "`dim`")[0];
+    assert!(dim.contains("PRIVATE dim {0.00-1.50, 2.25}"), "{dim}");
+    let temp = &followed("constraint_scale_largest.scc", "`temp`")[0];
+    assert!(temp.contains("PRIVATE temp {-5.0, 10.0-}"), "{temp}");
+    let mut all = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lang/check/constraint_scale_largest.scc"),
+    )
+    .unwrap();
+    for (from, to) in [
+        ("{0, 0.50}", "{0.00, 0.50}"),
+        ("{0-1.5, 2.25}", "{0.00-1.50, 2.25}"),
+        ("{-5, 10.0-}", "{-5.0, 10.0-}"),
+    ] {
+        all = all.replace(from, to);
+    }
+    assert!(compile("f.scc", &all).is_ok(), "{all}");
+}
