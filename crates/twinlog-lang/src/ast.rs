@@ -26,6 +26,19 @@ pub struct Module {
     /// The comments before the MODULE line live in `header.trivia.leading`; a file without a
     /// header keeps them here.
     pub leading_comments: Vec<Comment>,
+    /// What the parser kept of statements and declarations it could not read whole.
+    pub unparsed: Unparsed,
+}
+
+/// What the parser kept of broken declarations, out of [`Module::items`] (the file has a
+/// syntax error, so it is never formatted or run) for the checker: without it, a broken
+/// declaration made each use of its variable an error of its own. Empty when the parse had
+/// no error.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unparsed {
+    /// The names declaration lines that failed to parse would have declared (name, last
+    /// part of a dotted name, alias): uses of them are not reported again.
+    pub names: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

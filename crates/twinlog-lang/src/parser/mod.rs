@@ -6,8 +6,9 @@
 //! the next line starts fresh, so every error in a file is reported, each once. A statement
 //! with a broken line (its trigger, or one of its AND / THEN lines) is "poisoned": it stays
 //! out of the tree, its remaining lines are still checked, and no follow-on error such as
-//! "this statement has no THEN line" is added. Lines with a lexer error report only the
-//! lexer's diagnostic.
+//! "this statement has no THEN line" is added. The names a broken declaration line would
+//! have declared go to [`Unparsed`](crate::ast::Unparsed), so the checker does not report
+//! each use of them as well. Lines with a lexer error report only the lexer's diagnostic.
 //!
 //! Comments and blank lines become [`Trivia`] of the next line (leading comments, blank-line
 //! marks) or of their own line (a trailing comment), so the formatter loses none of them.
@@ -62,6 +63,7 @@ pub fn parse(source: &str) -> (Module, Vec<Diagnostic>) {
         operators: 0,
         header_line: None,
         broken_timer: None,
+        line_start: 0,
     };
     p.run(&lex_diags);
     let Parser {
@@ -111,6 +113,8 @@ struct Parser<'a> {
     header_line: Option<Span>,
     /// The TIMER being read, by name only: kept when the rest of its line fails.
     broken_timer: Option<Decl>,
+    /// Where the current line's tokens start.
+    line_start: usize,
 }
 
 /// The keywords a line may start with, for "did you mean" on a misspelled one.
@@ -428,6 +432,7 @@ impl<'a> Parser<'a> {
             let lex_error = li < lex_diags.len() && lex_diags[li].span.start < line_span.end;
             let before = self.diags.len();
             self.pos = start;
+            self.line_start = start;
             self.end = end;
             self.line(trivia);
             if lex_error {
@@ -481,11 +486,10 @@ impl<'a> Parser<'a> {
                     // A TIMER line whose name was read keeps its name (and no duration), so
                     // the checker does not call every later use of it unknown. The error
                     // is already reported, so the module never compiles or formats.
-                    Err(Fail) => {
-                        if let Some(d) = self.broken_timer.take() {
-                            self.module.items.push(Item::Decl(d));
-                        }
-                    }
+                    Err(Fail) => match self.broken_timer.take() {
+                        Some(d) => self.module.items.push(Item::Decl(d)),
+                        None => self.keep_declared_names(),
+                    },
                 }
             }
             TokenKind::Keyword(Keyword::On | Keyword::At | Keyword::When) => {
@@ -536,6 +540,33 @@ impl<'a> Parser<'a> {
         if matches!(self.open, Open::Stmt(_)) {
             self.open = Open::Poisoned;
         }
+    }
+
+    /// A declaration line failed: the names it was declaring (the name, the last part and
+    /// the whole of a dotted one, an alias), read straight from its tokens, so that uses of
+    /// the variable are not each reported as unknown. Only the path after the keyword and
+    /// `AS name` are looked at: the rest may be what is broken.
+    fn keep_declared_names(&mut self) {
+        let line = &self.toks[self.line_start..self.end];
+        let mut path: Vec<&str> = Vec::new();
+        let mut i = 1;
+        while let Some(t) = line.get(i).filter(|t| is_name(t.kind)) {
+            path.push(self.text(*t));
+            if line.get(i + 1).map(|t| t.kind) != Some(TokenKind::Dot) {
+                break;
+            }
+            i += 2;
+        }
+        let mut names: Vec<String> = path.last().map(|s| s.to_string()).into_iter().collect();
+        if path.len() > 1 {
+            names.push(path.join("."));
+        }
+        for w in line.windows(2) {
+            if w[0].kind == TokenKind::Keyword(Keyword::As) && is_name(w[1].kind) {
+                names.push(self.text(w[1]).to_string());
+            }
+        }
+        self.module.unparsed.names.extend(names);
     }
 
     #[cold]

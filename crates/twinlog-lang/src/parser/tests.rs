@@ -587,3 +587,16 @@ fn misspelled_operator_gets_a_hint() {
     assert_eq!(d.len(), 1, "{d:#?}");
     assert_eq!(d[0].help.as_deref(), Some("did you mean `AND`?"));
 }
+
+#[test]
+fn a_broken_declaration_keeps_its_names_for_the_checker() {
+    let (m, diags) = parse(
+        "MODULE m\n  PUBLISH state {off, on\n  SUBSCRIBE wall.button AS push = \n  PRIVATE ok\n",
+    );
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert_eq!(m.decls().count(), 1);
+    assert_eq!(
+        m.unparsed.names,
+        ["state", "button", "wall.button", "push"].map(String::from)
+    );
+}

@@ -245,7 +245,9 @@ fn followed(fixture: &str, message: &str) -> Vec<String> {
         .join("tests/lang/check")
         .join(fixture);
     let source = std::fs::read_to_string(path).unwrap();
-    let diags = compile(fixture, &source).err().expect("the fixture has errors");
+    let Err(diags) = compile(fixture, &source) else {
+        panic!("{fixture} has no errors");
+    };
     let fixes: Vec<String> = diags
         .iter()
         .filter(|d| d.message.contains(message))
@@ -270,13 +272,18 @@ fn then_function_suggestion_compiles() {
 fn scale_suggestion_keeps_every_value_and_compiles() {
     let fixed = followed("constraint_scale_largest.scc", "`level`");
     assert_eq!(fixed.len(), 1);
-    assert!(fixed[0].contains("PUBLISH level {0.00, 0.50}"), "{}", fixed[0]);
+    assert!(
+        fixed[0].contains("PUBLISH level {0.00, 0.50}"),
+        "{}",
+        fixed[0]
+    );
     let dim = &followed("constraint_scale_largest.scc", "`dim`")[0];
     assert!(dim.contains("PRIVATE dim {0.00-1.50, 2.25}"), "{dim}");
     let temp = &followed("constraint_scale_largest.scc", "`temp`")[0];
     assert!(temp.contains("PRIVATE temp {-5.0, 10.0-}"), "{temp}");
     let mut all = std::fs::read_to_string(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/lang/check/constraint_scale_largest.scc"),
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/lang/check/constraint_scale_largest.scc"),
     )
     .unwrap();
     for (from, to) in [
@@ -287,4 +294,94 @@ fn scale_suggestion_keeps_every_value_and_compiles() {
         all = all.replace(from, to);
     }
     assert!(compile("f.scc", &all).is_ok(), "{all}");
+}
+
+#[test]
+fn declaring_an_undeclared_enum_shortcut_target_compiles() {
+    let fixed = followed("enum_shortcut_undeclared.scc", "`state`");
+    assert_eq!(fixed.len(), 1);
+    assert!(
+        fixed[0].contains("    PUBLISH level {0-10}\n    PRIVATE state {off, on}\n"),
+        "{}",
+        fixed[0]
+    );
+    // What is left is the other undeclared variable, whose own fix then compiles.
+    assert_eq!(error_messages(&fixed[0]), ["unknown variable `stat`"]);
+    let diags = compile("f.scc", &fixed[0]).unwrap_err();
+    let both = diags[0].fixes[0].apply(&fixed[0]);
+    assert!(compile("f.scc", &both).is_ok(), "{both}");
+    // `mode.auto` and `mode.eco`: one declaration lists both values.
+    for fixed in followed("enum_shortcut_declared_elsewhere.scc", "`mode`") {
+        assert!(fixed.contains("PRIVATE mode {auto, eco}"), "{fixed}");
+        assert_eq!(error_messages(&fixed), ["unknown variable `stat`"]);
+    }
+    for fixed in followed("enum_shortcut_declared_elsewhere.scc", "`stat`") {
+        assert!(fixed.contains("THEN state.on"), "{fixed}");
+    }
+}
+
+#[test]
+fn writing_the_alias_compiles() {
+    let all = followed("known_by_its_alias.scc", "is known as");
+    assert_eq!(all.len(), 3);
+    assert!(all[0].contains("THEN activate(bedtime)"), "{}", all[0]);
+    assert!(all[1].contains("ON push"), "{}", all[1]);
+    assert!(all[2].contains("THEN houseMode = away"), "{}", all[2]);
+    for fixed in &all {
+        assert_eq!(error_messages(fixed).len(), 2, "{fixed}");
+    }
+}
+
+#[test]
+fn listing_the_values_or_quoting_the_word_compiles() {
+    let fixes = followed("value_of_unconstrained_variable.scc", "`on`");
+    assert_eq!(fixes.len(), 2);
+    assert!(
+        fixes[0].contains("SUBSCRIBE lamp {off, on}\n"),
+        "{}",
+        fixes[0]
+    );
+    assert!(fixes[1].contains("WHEN lamp == \"on\""), "{}", fixes[1]);
+    for fixed in fixes {
+        assert_eq!(
+            error_messages(&fixed),
+            ["unknown variable `off`"],
+            "{fixed}"
+        );
+    }
+    // A variable used as a number elsewhere gets no list to break that.
+    let src = "MODULE m\n    SUBSCRIBE lamp\n    PRIVATE n = 0\n    WHEN lamp == on\n      THEN n = lamp + 1\n";
+    let diags = compile("f.scc", src).unwrap_err();
+    assert_eq!(diags.len(), 1);
+    assert_eq!(
+        diags[0].help.as_deref(),
+        Some("if `on` is text, write `\"on\"`")
+    );
+    assert!(compile("f.scc", &diags[0].fixes[0].apply(src)).is_ok());
+}
+
+#[test]
+fn a_broken_declaration_is_one_error() {
+    let src = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/lang/check/syntax_error_no_cascade.scc"),
+    )
+    .unwrap();
+    let msgs = error_messages(&src);
+    // `state` is used five times and `of` compared with it, none of them an error of its own.
+    assert!(
+        !msgs
+            .iter()
+            .any(|m| m.contains("`state`") || m.contains("`of`")),
+        "{msgs:?}"
+    );
+    // The other statements still report their own names, each once.
+    for name in ["stat", "undefined1"] {
+        let n = msgs
+            .iter()
+            .filter(|m| **m == format!("unknown variable `{name}`"))
+            .count();
+        assert_eq!(n, 1, "{name}: {msgs:?}");
+    }
+    assert_eq!(msgs.len(), 4, "{msgs:?}");
 }
