@@ -90,6 +90,7 @@ pub fn check(
     for stmt in module.statements() {
         c.statement(stmt);
     }
+    c.unparsed(&module.unparsed);
     c.report_unlisted();
     c.finish();
     (c.prog, c.diags)
@@ -930,6 +931,25 @@ impl Checker {
                 });
             }
         }
+    }
+
+    /// The lines of statements the parser could not read whole: checked for what they say
+    /// on their own (names, types), lowered into nothing that runs (the file has a syntax
+    /// error, so no program is returned).
+    fn unparsed(&mut self, u: &ast::Unparsed) {
+        for t in &u.triggers {
+            match t {
+                Trigger::On(e) => {
+                    let _ = self.on_event(e);
+                }
+                Trigger::At(spec) => self.at_spec(spec),
+                Trigger::When(e) => {
+                    let _ = self.condition(e);
+                }
+            }
+        }
+        let _ = self.conditions(&u.conditions);
+        let _ = self.actions(&u.actions);
     }
 
     /// Dates and times that cannot exist (`ON February 30`, `25:00`, ENDING before

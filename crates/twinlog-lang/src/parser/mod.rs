@@ -5,10 +5,12 @@
 //! / WHEN, AND, THEN) and parsed on its own. A bad line yields a diagnostic and is skipped;
 //! the next line starts fresh, so every error in a file is reported, each once. A statement
 //! with a broken line (its trigger, or one of its AND / THEN lines) is "poisoned": it stays
-//! out of the tree, its remaining lines are still checked, and no follow-on error such as
-//! "this statement has no THEN line" is added. The names a broken declaration line would
-//! have declared go to [`Unparsed`](crate::ast::Unparsed), so the checker does not report
-//! each use of them as well. Lines with a lexer error report only the lexer's diagnostic.
+//! out of the tree, its remaining lines are still parsed, and no follow-on error such as
+//! "this statement has no THEN line" is added. The lines of it that did parse go to
+//! [`Unparsed`](crate::ast::Unparsed), as do the names a broken declaration line would
+//! have declared, so the checker still reports every name error in them and none that only
+//! follows from the broken line. Lines with a lexer error report only the lexer's
+//! diagnostic.
 //!
 //! Comments and blank lines become [`Trivia`] of the next line (leading comments, blank-line
 //! marks) or of their own line (a trailing comment), so the formatter loses none of them.
@@ -90,7 +92,8 @@ type PResult<T> = Result<T, Fail>;
 enum Open {
     None,
     Stmt(Box<Statement>),
-    /// The trigger line had an error: swallow its AND / THEN lines quietly.
+    /// A line of the statement had an error: its other lines go to
+    /// [`Unparsed`](crate::ast::Unparsed), for the checker only.
     Poisoned,
 }
 
@@ -535,10 +538,25 @@ impl<'a> Parser<'a> {
     }
 
     /// A line of the open statement failed: the statement is incomplete, so keep it out of
-    /// the tree and do not add "this statement does nothing" on top of the real error.
+    /// the tree and do not add "this statement does nothing" on top of the real error. Its
+    /// lines so far are kept for the checker.
     fn poison(&mut self) {
-        if matches!(self.open, Open::Stmt(_)) {
-            self.open = Open::Poisoned;
+        match std::mem::replace(&mut self.open, Open::Poisoned) {
+            Open::Stmt(s) => {
+                let Statement {
+                    trigger,
+                    conditions,
+                    actions,
+                    ..
+                } = *s;
+                let u = &mut self.module.unparsed;
+                u.triggers.push(trigger);
+                u.conditions.extend(conditions);
+                u.actions.extend(actions);
+            }
+            // Nothing open: a stray broken line poisons nothing.
+            Open::None => self.open = Open::None,
+            Open::Poisoned => {}
         }
     }
 
@@ -1095,17 +1113,23 @@ impl<'a> Parser<'a> {
             return self.poison();
         };
         let span = kw.span.to(self.prev_span());
-        if let Open::Stmt(s) = &mut self.open {
-            if let Some(first) = s.actions.first() {
-                let d = Diagnostic::error(kw.span, "an `AND` line after a `THEN` line")
-                    .with_label("condition after an action")
-                    .with_secondary(first.span, "first THEN line")
-                    .with_help("put all `AND` lines before the first `THEN` line");
-                self.diags.push(d);
-                return;
+        let cond = Condition { expr, trivia, span };
+        match &mut self.open {
+            Open::Stmt(s) => {
+                if let Some(first) = s.actions.first() {
+                    let d = Diagnostic::error(kw.span, "an `AND` line after a `THEN` line")
+                        .with_label("condition after an action")
+                        .with_secondary(first.span, "first THEN line")
+                        .with_help("put all `AND` lines before the first `THEN` line");
+                    self.diags.push(d);
+                    self.module.unparsed.conditions.push(cond);
+                    return;
+                }
+                s.span = s.span.to(span);
+                s.conditions.push(cond);
             }
-            s.span = s.span.to(span);
-            s.conditions.push(Condition { expr, trivia, span });
+            Open::Poisoned => self.module.unparsed.conditions.push(cond),
+            Open::None => {}
         }
     }
 
@@ -1118,9 +1142,14 @@ impl<'a> Parser<'a> {
             return self.poison();
         };
         let span = kw.span.to(self.prev_span());
-        if let Open::Stmt(s) = &mut self.open {
-            s.span = s.span.to(span);
-            s.actions.push(Action { kind, trivia, span });
+        let action = Action { kind, trivia, span };
+        match &mut self.open {
+            Open::Stmt(s) => {
+                s.span = s.span.to(span);
+                s.actions.push(action);
+            }
+            Open::Poisoned => self.module.unparsed.actions.push(action),
+            Open::None => {}
         }
     }
 

@@ -361,6 +361,25 @@ fn listing_the_values_or_quoting_the_word_compiles() {
 }
 
 #[test]
+fn a_syntax_error_leaves_the_names_of_its_statement_checked() {
+    let src = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/lang/check/syntax_error_keeps_other_names.scc"),
+    )
+    .unwrap();
+    assert_eq!(
+        error_messages(&src),
+        [
+            "unknown variable `state.on`",
+            "unknown variable `whatever`",
+            "unknown variable `x`",
+            "unknown variable `y`",
+            "expected end of line, found `(`",
+        ]
+    );
+}
+
+#[test]
 fn a_broken_declaration_is_one_error() {
     let src = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -376,12 +395,12 @@ fn a_broken_declaration_is_one_error() {
         "{msgs:?}"
     );
     // The other statements still report their own names, each once.
-    for name in ["stat", "undefined1"] {
+    for name in ["stat", "mode", "count", "undefined1"] {
         let n = msgs
             .iter()
             .filter(|m| **m == format!("unknown variable `{name}`"))
             .count();
         assert_eq!(n, 1, "{name}: {msgs:?}");
     }
-    assert_eq!(msgs.len(), 4, "{msgs:?}");
+    assert_eq!(msgs.len(), 6, "{msgs:?}");
 }
