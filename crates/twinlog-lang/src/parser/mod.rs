@@ -618,11 +618,26 @@ impl<'a> Parser<'a> {
                 .with_label("not a keyword")
                 .with_help(format!("did you mean `{s}`?"));
         } else {
-            d = d.with_label("a line starts with a keyword").with_help(
-                "a line starts with MODULE, SUBSCRIBE, PUBLISH, PRIVATE, TOPIC, TIMER, ON, AT, WHEN, AND or THEN",
-            );
+            d = d
+                .with_label(Self::not_a_line_start(first.kind, text))
+                .with_help(
+                    "a line starts with MODULE, SUBSCRIBE, PUBLISH, PRIVATE, TOPIC, TIMER, ON, AT, WHEN, AND or THEN",
+                );
         }
         self.diags.push(d);
+    }
+
+    /// What was found at the start of a line, said as what it is: the label sits under a
+    /// line that is no statement, so it must not read like a rule of one.
+    fn not_a_line_start(kind: TokenKind, text: &str) -> String {
+        match kind {
+            TokenKind::Ident | TokenKind::Keyword(_) => {
+                format!("`{text}` is not a keyword that starts a line")
+            }
+            TokenKind::Number => "a number cannot start a line".to_string(),
+            TokenKind::String => "a string cannot start a line".to_string(),
+            _ => format!("`{text}` cannot start a line"),
+        }
     }
 
     /// The source text of the current line's tokens (without its comment).
