@@ -864,9 +864,13 @@ impl Checker {
             .flatten()
             .filter(|d| values.contains(d));
         if let Some(day) = day {
-            d = d.with_help(format!("`{name}` is not a day; write `{day}`"));
+            d = d
+                .with_help(format!("`{name}` is not a day; write `{day}`"))
+                .with_fix(Fix::replace(span, *day));
         } else if let Some(s) = suggest(name, values.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            d = d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(span, s));
         } else if self.names.contains_key(name) {
             d = d.with_help(format!(
                 "`{name}` is a variable, but `{var}` holds one of {list}"
@@ -1813,7 +1817,9 @@ impl Checker {
                         CLOCK_ATTRS.map(|a| format!("`#{a}`")).join(", ")
                     ));
                     if let Some(s) = suggest(other, CLOCK_ATTRS) {
-                        d = d.with_help(format!("did you mean `#{s}`?"));
+                        d = d
+                            .with_help(format!("did you mean `#{s}`?"))
+                            .with_fix(Fix::replace(attr.span, s));
                     }
                     self.error(d);
                     return self.poisoned(span);
@@ -1851,7 +1857,9 @@ impl Checker {
                             VAR_ATTRS.map(|a| format!("`#{a}`")).join(", ")
                         ));
                 if let Some(s) = suggest(other, VAR_ATTRS) {
-                    d = d.with_help(format!("did you mean `#{s}`?"));
+                    d = d
+                        .with_help(format!("did you mean `#{s}`?"))
+                        .with_fix(Fix::replace(attr.span, s));
                 }
                 self.error(d);
                 return self.poisoned(span);
@@ -2109,17 +2117,19 @@ impl Checker {
             let name = name.to_string();
             // A misspelled variable reads like an unlisted value: offer both.
             let cands = self.name_candidates();
-            let help = match suggest(&name, cands.iter().copied()) {
-                Some(v) => format!(
-                    "did you mean the variable `{v}`? `{var}` takes only the strings listed in its constraint"
-                ),
-                None => format!("`{var}` takes only the strings listed in its constraint"),
+            let mut d = Diagnostic::error(e.span, format!("`{name}` is not a value of `{var}`"))
+                .with_label(format!("expected one of {}", listed.join(", ")));
+            d = match suggest(&name, cands.iter().copied()) {
+                Some(v) => d
+                    .with_help(format!(
+                        "did you mean the variable `{v}`? `{var}` takes only the strings listed in its constraint"
+                    ))
+                    .with_fix(Fix::replace(e.span, v)),
+                None => d.with_help(format!(
+                    "`{var}` takes only the strings listed in its constraint"
+                )),
             };
-            self.error(
-                Diagnostic::error(e.span, format!("`{name}` is not a value of `{var}`"))
-                    .with_label(format!("expected one of {}", listed.join(", ")))
-                    .with_help(help),
-            );
+            self.error(d);
             return Some(self.poisoned(e.span));
         }
         let value = Value::string(name);

@@ -31,7 +31,7 @@ use crate::ast::{
     DeclKind, DurationLit, Expr, ExprKind, Ident, Item, Module, ModuleHeader, Path, Statement,
     TimeUnit, Trigger, Trivia,
 };
-use crate::diag::{Diagnostic, suggest};
+use crate::diag::{Diagnostic, Fix, suggest};
 use crate::lexer::{self, Keyword, Token, TokenKind};
 use crate::span::Span;
 use rust_decimal::Decimal;
@@ -136,6 +136,17 @@ const LINE_KEYWORDS: [&str; 14] = [
     "PUBLIC",
     "LOCAL",
     "WITH",
+];
+
+/// Those of [`LINE_KEYWORDS`] that start a declaration.
+const DECL_KEYWORDS: [&str; 7] = [
+    "SUBSCRIBE",
+    "PUBLISH",
+    "PRIVATE",
+    "TOPIC",
+    "TIMER",
+    "PUBLIC",
+    "LOCAL",
 ];
 
 fn is_name(kind: TokenKind) -> bool {
@@ -279,6 +290,20 @@ impl<'a> Parser<'a> {
         self.push(d)
     }
 
+    /// As [`Parser::expected_help`] for a help that replaces the current token ("did you
+    /// mean `noon`?"), with that replacement as its fix.
+    #[cold]
+    fn expected_instead(&mut self, what: &str, help: impl Into<String>, with: &str) -> Fail {
+        let d = Diagnostic::error(
+            self.here(),
+            format!("expected {what}, found {}", self.found()),
+        )
+        .with_label(format!("expected {what}"))
+        .with_help(help)
+        .with_fix(Fix::replace(self.here(), with));
+        self.push(d)
+    }
+
     #[cold]
     fn expected_help(&mut self, what: &str, help: impl Into<String>) -> Fail {
         let d = Diagnostic::error(
@@ -311,9 +336,9 @@ impl<'a> Parser<'a> {
                 // `a AN b`, `x ORR y`: a misspelled operator between two operands.
                 let upper = self.text(t).to_ascii_uppercase();
                 match suggest(&upper, ["AND", "OR", "NOT"]) {
-                    Some(op) if is_name(t.kind) && upper.len() > 1 => {
-                        d.with_help(format!("did you mean `{op}`?"))
-                    }
+                    Some(op) if is_name(t.kind) && upper.len() > 1 => d
+                        .with_help(format!("did you mean `{op}`?"))
+                        .with_fix(Fix::replace(t.span, op)),
                     _ => d,
                 }
             }
@@ -614,9 +639,15 @@ impl<'a> Parser<'a> {
                 .with_label("an action needs `THEN` in front")
                 .with_help(format!("write `THEN {}`", self.line_text()));
         } else if let Some(s) = keyword {
+            // `PUBLSH state {off, on}` is a declaration with a typo: its variable is not
+            // unknown at every use.
+            if DECL_KEYWORDS.contains(&s) {
+                self.keep_declared_names();
+            }
             d = d
                 .with_label("not a keyword")
-                .with_help(format!("did you mean `{s}`?"));
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(first.span, s));
         } else {
             d = d
                 .with_label(Self::not_a_line_start(first.kind, text))
