@@ -163,7 +163,8 @@ struct Checker {
     /// The whole declaration of each declared variable, for fixes that extend it.
     decl_spans: HashMap<Slot, Span>,
     /// Where a suggested declaration line goes: the end of the last declaration's line (or
-    /// of the MODULE line), and that line's indentation.
+    /// of the MODULE line), and what starts the new line (the file's line break and that
+    /// line's indentation).
     decl_anchor: Option<(u32, String)>,
 }
 
@@ -1542,7 +1543,7 @@ impl Checker {
     /// The edit that adds a declaration line below the last one (or below `MODULE`).
     fn declare_fix(&self, decl: &str) -> Fix {
         match &self.decl_anchor {
-            Some((at, indent)) => Fix::replace(Span::new(*at, *at), format!("\n{indent}{decl}")),
+            Some((at, start)) => Fix::replace(Span::new(*at, *at), format!("{start}{decl}")),
             None => Fix::replace(Span::new(0, 0), format!("{decl}\n")),
         }
     }
@@ -2320,19 +2321,17 @@ fn decl_anchor(module: &ast::Module, source: &str) -> Option<(u32, String)> {
     while end < bytes.len() && bytes[end] != b'\n' {
         end += 1;
     }
-    // Before a CRLF's `\r`, so the new line ends like the others.
-    let at = if end > 0 && bytes.get(end - 1) == Some(&b'\r') {
-        end - 1
-    } else {
-        end
-    };
+    // Before a CRLF's `\r`, and with one of its own, so the new line ends like the others.
+    let crlf = end > 0 && bytes.get(end - 1) == Some(&b'\r');
+    let at = if crlf { end - 1 } else { end };
     let line_start = source[..after as usize].rfind('\n').map_or(0, |i| i + 1);
     let indent: String = source[line_start..]
         .chars()
         .take_while(|c| *c == ' ' || *c == '\t')
         .collect();
     let indent = default_indent.map_or(indent, str::to_string);
-    Some((at as u32, indent))
+    let newline = if crlf { "\r\n" } else { "\n" };
+    Some((at as u32, format!("{newline}{indent}")))
 }
 
 /// The numbers a constraint writes: a number, or a range's ends.

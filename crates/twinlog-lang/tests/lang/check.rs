@@ -427,3 +427,24 @@ fn every_did_you_mean_carries_its_fix() {
         }
     }
 }
+
+#[test]
+fn a_suggested_declaration_goes_below_the_last_one_in_the_file_s_layout() {
+    let src = "MODULE m\r\n  SUBSCRIBE x // the input\r\n  ON x\r\n    THEN count = 1\r\n";
+    let diags = compile("f.scc", src).unwrap_err();
+    let fixed = diags[0].fixes[0].apply(src);
+    assert_eq!(
+        fixed,
+        "MODULE m\r\n  SUBSCRIBE x // the input\r\n  PRIVATE count\r\n  ON x\r\n    THEN count = 1\r\n"
+    );
+    assert!(compile("f.scc", &fixed).is_ok());
+    // No declarations yet: below the MODULE line.
+    let src = "MODULE m\nWHEN TRUE\n  THEN state.on\n";
+    let diags = compile("f.scc", src).unwrap_err();
+    let fixed = diags[0].fixes[0].apply(src);
+    assert_eq!(
+        fixed,
+        "MODULE m\n    PRIVATE state {off, on}\nWHEN TRUE\n  THEN state.on\n"
+    );
+    assert!(compile("f.scc", &fixed).is_ok());
+}
