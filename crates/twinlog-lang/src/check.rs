@@ -5,7 +5,11 @@
 //!
 //! Every problem becomes a [`Diagnostic`] with a span, a label and, where we can guess, a
 //! help line; the walk goes on after an error (a failed expression lowers to an untyped
-//! placeholder that silences follow-up errors), so all problems of a file are reported.
+//! placeholder that silences follow-up errors), so all problems of a file are reported, each
+//! once. A help that proposes an edit ("did you mean", "declare it: …", a rewritten list)
+//! carries it as a [`Fix`]; the fixture tests apply every fix and recompile, so a help that
+//! leads to another error fails a test. Suggestions fit the place a name is used (`Use`): a
+//! THEN target is offered writable variables, an ON line subscribed ones and timers.
 //!
 //! Name rules (decided here, LANGUAGE.md is silent):
 //! - `SUBSCRIBE m.v` is known in expressions as `v` (or its alias) and as `m.v`.

@@ -1,7 +1,7 @@
 //! Diagnostics: what every stage reports, and how it is shown to a person.
 //!
 //! A [`Diagnostic`] names the problem, points at a [`Span`], may add labelled secondary
-//! spans and a hint that suggests the fix. Stages collect all of them instead of stopping at
+//! spans and a hint that suggests the fix, and the hint's edits as [`Fix`]es. Stages collect all of them instead of stopping at
 //! the first (`Vec<Diagnostic>`). [`Diagnostic::render`] prints the rustc-like form the CLI
 //! shows and the snapshot tests pin:
 //!
