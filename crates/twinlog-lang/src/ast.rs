@@ -26,6 +26,24 @@ pub struct Module {
     /// The comments before the MODULE line live in `header.trivia.leading`; a file without a
     /// header keeps them here.
     pub leading_comments: Vec<Comment>,
+    /// What the parser kept of statements and declarations it could not read whole.
+    pub unparsed: Unparsed,
+}
+
+/// The readable parts of broken statements and declarations, kept out of [`Module::items`]
+/// (they are never formatted or run: the file has a syntax error) so the checker can still
+/// resolve the names in them. Without it, one broken line hid every name error of its
+/// statement, and a broken declaration made each use of its variable an error of its own.
+/// Empty when the parse had no error.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unparsed {
+    /// The names declaration lines that failed to parse would have declared (name, last
+    /// part of a dotted name, alias): uses of them are not reported again.
+    pub names: Vec<String>,
+    /// The trigger lines, AND lines and THEN lines of statements with a broken line.
+    pub triggers: Vec<Trigger>,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,11 @@
 //!
 //! Every problem becomes a [`Diagnostic`] with a span, a label and, where we can guess, a
 //! help line; the walk goes on after an error (a failed expression lowers to an untyped
-//! placeholder that silences follow-up errors), so all problems of a file are reported.
+//! placeholder that silences follow-up errors), so all problems of a file are reported, each
+//! once. A help that proposes an edit ("did you mean", "declare it: …", a rewritten list)
+//! carries it as a [`Fix`]; the fixture tests apply every fix and recompile, so a help that
+//! leads to another error fails a test. Suggestions fit the place a name is used (`Use`): a
+//! THEN target is offered writable variables, an ON line subscribed ones and timers.
 //!
 //! Name rules (decided here, LANGUAGE.md is silent):
 //! - `SUBSCRIBE m.v` is known in expressions as `v` (or its alias) and as `m.v`.
@@ -16,12 +20,12 @@
 //! - A WHEN that reads `system.clock` counts the clock as changed on every minute tick.
 
 use crate::ast::{self, ActionKind, ConstraintKind, DeclKind, ExprKind, Trigger};
-use crate::diag::{Diagnostic, suggest};
+use crate::diag::{Diagnostic, Fix, suggest};
 use crate::ir::*;
 use crate::span::Span;
 use crate::value::{Sym, Value};
 use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Checks a parsed module and lowers it. The program is only meaningful when no error
@@ -73,6 +77,13 @@ pub fn check(
         reads_clock: false,
         depth: 0,
         day_enum: None,
+        renamed: HashMap::new(),
+        decl_spans: HashMap::new(),
+        unlisted: Vec::new(),
+        typed_any: HashSet::new(),
+        broken: module.unparsed.names.iter().cloned().collect(),
+        enum_words: enum_words(module),
+        decl_anchor: decl_anchor(module, source),
     };
     c.header(module);
     for decl in module.decls() {
@@ -83,6 +94,8 @@ pub fn check(
     for stmt in module.statements() {
         c.statement(stmt);
     }
+    c.unparsed(&module.unparsed);
+    c.report_unlisted();
     c.finish();
     (c.prog, c.diags)
 }
@@ -90,6 +103,31 @@ pub fn check(
 /// The longest TIMER: 100 years (of 365.25 days), far inside the instants the clock can
 /// hold, so a started timer always gets a due time.
 const MAX_TIMER_SECONDS: u64 = 36_525 * 86_400;
+
+/// Where a name is used, for suggestions that fit the place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// In an expression: any variable.
+    Read,
+    /// On an ON line: a subscribed variable or a timer.
+    Event,
+    /// Set on a THEN line: a PUBLISH or PRIVATE variable, or a timer.
+    Target,
+    /// `activate(v)`: a PUBLISH variable.
+    Activate,
+}
+
+impl Use {
+    /// Whether a variable of this kind can stand here.
+    fn accepts(self, kind: VarKind) -> bool {
+        match self {
+            Use::Read => true,
+            Use::Event => kind == VarKind::Subscribe,
+            Use::Target => matches!(kind, VarKind::Publish | VarKind::Private),
+            Use::Activate => kind == VarKind::Publish,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 enum Entry {
@@ -111,6 +149,27 @@ struct Checker {
     reads_clock: bool,
     depth: u32,
     day_enum: Option<u16>,
+    /// Names whose declaration is broken (the parser or this checker already said why):
+    /// their uses are not reported, one broken line being one error.
+    broken: HashSet<String>,
+    /// Names a declaration has but that are not its name here (`activate` of
+    /// `PUBLISH activate AS bedtime`, `topic.name` of `PUBLISH topic.name`): what it is
+    /// known as, and where that name is given.
+    renamed: HashMap<String, (String, Span)>,
+    /// The words THEN lines of the module set each `x` to (`x.value`, `x = word`), for the
+    /// declaration to suggest when `x` is undeclared.
+    enum_words: HashMap<String, Vec<String>>,
+    /// `(variable, word, where)` of each `lamp == on` with an unconstrained `lamp`.
+    unlisted: Vec<(Slot, String, Span)>,
+    /// Variables without a type of their own (no constraint, no initial value) that some
+    /// expression uses as a number, string, boolean, time or enum.
+    typed_any: HashSet<Slot>,
+    /// The whole declaration of each declared variable, for fixes that extend it.
+    decl_spans: HashMap<Slot, Span>,
+    /// Where a suggested declaration line goes: the end of the last declaration's line (or
+    /// of the MODULE line), and what starts the new line (the file's line break and that
+    /// line's indentation).
+    decl_anchor: Option<(u32, String)>,
 }
 
 /// The type of a lowered expression; `None` after an error was reported (silences
@@ -138,7 +197,12 @@ const CLOCK_ATTRS: [&str; 9] = [
     "sunset",
 ];
 const VAR_ATTRS: [&str; 3] = ["timestamp", "version", "modified"];
-const FUNCTIONS: [&str; 6] = ["log", "activate", "abs", "min", "max", "round"];
+/// Functions that compute a value, for expressions.
+const VALUE_FUNCTIONS: [&str; 4] = ["abs", "min", "max", "round"];
+/// Functions that do something, each on a THEN line of its own.
+const ACTION_FUNCTIONS: [&str; 2] = ["log", "activate"];
+const THEN_FORMS: &str =
+    "THEN takes an assignment (`x = …`), `x++`, `x--`, `state.off`, `log(…)` or `activate(…)`";
 
 impl Checker {
     // ---------------------------------------------------------------------------------
@@ -368,6 +432,13 @@ impl Checker {
             _ => VarKind::Private,
         };
         let dotted = d.name.dotted();
+        let shape_ok = matches!(
+            (kind, segs.len()),
+            (VarKind::Subscribe | VarKind::Publish, 1 | 2) | (VarKind::Private, 1)
+        );
+        if !shape_ok {
+            self.declaration_broken(d);
+        }
         match (kind, segs.len()) {
             (VarKind::Subscribe, 1 | 2) | (VarKind::Publish, 1 | 2) | (VarKind::Private, 1) => {}
             (VarKind::Subscribe, _) => {
@@ -403,6 +474,7 @@ impl Checker {
         let (ty, constraint) = self.constraints(d, &local);
         let slot = self.prog.vars.len();
         if slot >= self.limits.max_variables as usize || slot >= Slot::MAX as usize {
+            self.declaration_broken(d);
             return self.error(
                 Diagnostic::error(d.name.span, "too many variables in one module")
                     .with_label(format!("more than {}", self.limits.max_variables))
@@ -410,6 +482,7 @@ impl Checker {
             );
         }
         let slot = slot as Slot;
+        self.decl_spans.insert(slot, d.span);
         self.prog.vars.push(VarInfo {
             name: Arc::from(local.as_str()),
             kind,
@@ -477,6 +550,7 @@ impl Checker {
             }
         }
         self.declare(&local, Entry::Var(slot), local_span);
+        self.remember_other_names(d, &local, local_span);
         if kind == VarKind::Subscribe && segs.len() == 2 && !self.names.contains_key(&dotted) {
             self.names
                 .insert(dotted.clone(), (Entry::Var(slot), d.name.span));
@@ -492,6 +566,35 @@ impl Checker {
                 self.publish_keys.push((key, slot, d.name.span));
             }
             _ => {}
+        }
+    }
+
+    /// A declaration rejected here declares nothing; its names are kept so its uses are not
+    /// each another error.
+    fn declaration_broken(&mut self, d: &ast::Decl) {
+        let last = d.name.segments.last().map(|s| s.name.clone());
+        let alias = d.alias.as_ref().map(|a| a.name.clone());
+        self.broken
+            .extend([Some(d.name.dotted()), last, alias].into_iter().flatten());
+    }
+
+    /// The names a person may write for this variable that are not its name here: the
+    /// declared name under an alias, and `topic.name` of `PUBLISH topic.name`.
+    fn remember_other_names(&mut self, d: &ast::Decl, local: &str, local_span: Span) {
+        let segs = &d.name.segments;
+        let mut other = vec![d.name.dotted()];
+        if d.alias.is_some() {
+            other.push(segs[segs.len() - 1].name.clone());
+        }
+        for name in other {
+            // `SUBSCRIBE m.v` keeps `m.v` as a name of its own.
+            let subscribed_path =
+                d.kind == DeclKind::Subscribe && segs.len() == 2 && name.contains('.');
+            if name != local && !subscribed_path {
+                self.renamed
+                    .entry(name)
+                    .or_insert_with(|| (local.to_string(), local_span));
+            }
         }
     }
 
@@ -631,16 +734,11 @@ impl Checker {
             let e = (self.prog.enums.len() - 1) as u16;
             return (Type::Enum(e), Some(ConstraintSet::Enum(e)));
         }
-        // Numbers: one scale for the whole list.
         let mut values = Vec::new();
         let mut ranges = Vec::new();
-        let mut first_scale: Option<(u32, Span, Decimal)> = None;
         for c in &cs.items {
-            let nums: Vec<Decimal> = match &c.kind {
-                ConstraintKind::Number(n) => {
-                    values.push(*n);
-                    vec![*n]
-                }
+            match &c.kind {
+                ConstraintKind::Number(n) => values.push(*n),
                 ConstraintKind::Range { low, high } => {
                     if let (Some(l), Some(h)) = (low, high)
                         && l > h
@@ -652,45 +750,51 @@ impl Checker {
                         );
                     }
                     ranges.push((*low, *high));
-                    low.iter().chain(high.iter()).copied().collect()
                 }
-                _ => continue,
-            };
-            for n in nums {
-                match first_scale {
-                    None => first_scale = Some((n.scale(), c.span, n)),
-                    Some((scale, first_span, first)) if n.scale() != scale => {
-                        let mut fixed = n;
-                        fixed.rescale(scale);
-                        let help = if fixed == n {
-                            format!("write `{fixed}`, like `{first}`")
-                        } else {
-                            format!(
-                                "write every number with {scale} decimal places, like `{first}`"
-                            )
-                        };
-                        self.error(
-                            Diagnostic::error(
-                                c.span,
-                                format!("the numbers of `{var}` do not share a scale"),
-                            )
-                            .with_label(format!(
-                                "`{n}` has {} decimal place{}",
-                                n.scale(),
-                                if n.scale() == 1 { "" } else { "s" }
-                            ))
-                            .with_secondary(first_span, format!("`{first}` has {scale}"))
-                            .with_help(help),
-                        );
-                    }
-                    Some(_) => {}
-                }
+                _ => {}
             }
         }
+        self.check_scale(cs, var);
         (
             Type::Number,
             Some(ConstraintSet::Numbers { values, ranges }),
         )
+    }
+
+    /// All numbers of one list share a scale (`{0.00, 0.50}`). One error per list, and the
+    /// fix writes every number with the largest scale written: that keeps each value
+    /// (`0` becomes `0.00`), where the smallest would change some (`0.50` is not `0`).
+    fn check_scale(&mut self, cs: &ast::Constraints, var: &str) {
+        let numbers: Vec<(Decimal, Span)> = cs
+            .items
+            .iter()
+            .flat_map(|c| constraint_numbers(&c.kind).map(move |n| (n, c.span)))
+            .collect();
+        // The first of the widest, and the first narrower one.
+        let Some(&(widest, widest_span)) = numbers
+            .iter()
+            .min_by_key(|(n, _)| std::cmp::Reverse(n.scale()))
+        else {
+            return;
+        };
+        let scale = widest.scale();
+        let Some(&(narrow, narrow_span)) = numbers.iter().find(|(n, _)| n.scale() < scale) else {
+            return;
+        };
+        let list = rescaled_list(cs, scale);
+        self.error(
+            Diagnostic::error(
+                narrow_span,
+                format!("the numbers of `{var}` do not share a scale"),
+            )
+            .with_label(format!("`{narrow}` has {}", decimal_places(narrow.scale())))
+            .with_secondary(widest_span, format!("`{widest}` has {scale}"))
+            .with_help(format!(
+                "write every number with {}: `{list}`",
+                decimal_places(scale)
+            ))
+            .with_fix(Fix::replace(cs.span, list)),
+        );
     }
 
     /// An initial value: a literal or an enum value of the variable.
@@ -769,9 +873,13 @@ impl Checker {
             .flatten()
             .filter(|d| values.contains(d));
         if let Some(day) = day {
-            d = d.with_help(format!("`{name}` is not a day; write `{day}`"));
+            d = d
+                .with_help(format!("`{name}` is not a day; write `{day}`"))
+                .with_fix(Fix::replace(span, *day));
         } else if let Some(s) = suggest(name, values.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+            d = d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(span, s));
         } else if self.names.contains_key(name) {
             d = d.with_help(format!(
                 "`{name}` is a variable, but `{var}` holds one of {list}"
@@ -836,6 +944,25 @@ impl Checker {
                 });
             }
         }
+    }
+
+    /// The lines of statements the parser could not read whole: checked for what they say
+    /// on their own (names, types), lowered into nothing that runs (the file has a syntax
+    /// error, so no program is returned).
+    fn unparsed(&mut self, u: &ast::Unparsed) {
+        for t in &u.triggers {
+            match t {
+                Trigger::On(e) => {
+                    let _ = self.on_event(e);
+                }
+                Trigger::At(spec) => self.at_spec(spec),
+                Trigger::When(e) => {
+                    let _ = self.condition(e);
+                }
+            }
+        }
+        let _ = self.conditions(&u.conditions);
+        let _ = self.actions(&u.actions);
     }
 
     /// Dates and times that cannot exist (`ON February 30`, `25:00`, ENDING before
@@ -913,7 +1040,7 @@ impl Checker {
                 return self.on_entry(entry, Some(sym), path.span, base);
             }
         }
-        self.unknown_name(&dotted, path.span);
+        self.unknown(path, Use::Event);
         None
     }
 
@@ -958,6 +1085,7 @@ impl Checker {
 
     fn condition(&mut self, e: &ast::Expr) -> NodeId {
         let (id, ty) = self.expr(e, None);
+        self.typed_use(e, Type::Bool);
         if let Some(ty) = ty
             && !matches!(ty, Type::Bool | Type::Any)
         {
@@ -1009,10 +1137,15 @@ impl Checker {
     }
 
     /// A target of an assignment or step: a writable variable (or a timer for `=`).
-    fn target(&mut self, p: &ast::Path) -> Option<Entry> {
+    /// `value` is what an assignment gives the target: a bare word there makes an unknown
+    /// target an enum to declare (`THEN state = on` wants `PRIVATE state {off, on}`).
+    fn target(&mut self, p: &ast::Path, value: Option<&ast::Expr>) -> Option<Entry> {
         let dotted = p.dotted();
         let Some((entry, _)) = self.names.get(&dotted).copied() else {
-            self.unknown_name(&dotted, p.span);
+            match (p.segments.as_slice(), value.and_then(|v| self.bare_word(v))) {
+                ([base], Some(word)) => self.unknown_enum_target(base, &word),
+                _ => self.unknown(p, Use::Target),
+            }
             return None;
         };
         if let Entry::Var(slot) = entry {
@@ -1034,9 +1167,30 @@ impl Checker {
         Some(entry)
     }
 
+    /// The target of `target = value`. When the target is unknown the value is still checked
+    /// for names of its own (`x = -y` has two problems), unless it is a bare word that may
+    /// be one of the unknown target's values.
+    fn assign_target(&mut self, target: &ast::Path, value: &ast::Expr) -> Option<Entry> {
+        let entry = self.target(target, Some(value));
+        let unknown = !self.names.contains_key(&target.dotted());
+        if entry.is_none() && unknown && !self.bare_unresolved(value) {
+            let _ = self.expr(value, None);
+        }
+        entry
+    }
+
+    /// The word `value` is, when it names nothing declared (`on` in `state = on`).
+    fn bare_word(&self, value: &ast::Expr) -> Option<String> {
+        match &value.kind {
+            ExprKind::Paren(inner) => self.bare_word(inner),
+            ExprKind::Path(p) if self.bare_unresolved(value) => Some(p.segments[0].name.clone()),
+            _ => None,
+        }
+    }
+
     fn action(&mut self, a: &ast::Action) -> Option<Action> {
         match &a.kind {
-            ActionKind::Assign { target, value } => match self.target(target)? {
+            ActionKind::Assign { target, value } => match self.assign_target(target, value)? {
                 Entry::Timer(timer) => {
                     let op = match &value.kind {
                         ExprKind::Path(p) if p.segments.len() == 1 => {
@@ -1067,11 +1221,18 @@ impl Checker {
                         Type::Enum(e) => Some((e, slot)),
                         _ => None,
                     };
-                    let (node, ty) = match self.string_in_context(value, Some(slot)) {
+                    let word = self
+                        .unlisted_word(value, slot)
+                        .or_else(|| self.string_in_context(value, Some(slot)));
+                    let (node, ty) = match word {
                         Some(r) => r,
                         None => self.expr(value, ctx),
                     };
                     let ty = ty?;
+                    self.typed_use(value, var_ty);
+                    if var_ty == Type::Any && ty != Type::Any {
+                        self.typed_any.insert(slot);
+                    }
                     let name = self.var_name(slot).to_string();
                     if !var_ty.compatible(ty) {
                         let exp = self.prog.describe_constraint(slot);
@@ -1103,7 +1264,7 @@ impl Checker {
                     Some(Action::Assign { slot, value: node })
                 }
             },
-            ActionKind::Step { target, up } => match self.target(target)? {
+            ActionKind::Step { target, up } => match self.target(target, None)? {
                 Entry::Timer(_) => {
                     self.error(
                         Diagnostic::error(target.span, format!("`{}` is a timer", target.dotted()))
@@ -1114,6 +1275,9 @@ impl Checker {
                 }
                 Entry::Var(slot) => {
                     let ty = self.prog.vars[slot as usize].ty;
+                    if ty == Type::Any {
+                        self.typed_any.insert(slot);
+                    }
                     if !matches!(ty, Type::Number | Type::Any) {
                         let name = self.var_name(slot).to_string();
                         self.error(
@@ -1138,14 +1302,14 @@ impl Checker {
                 let base = &p.segments[0];
                 let value = &p.segments[1];
                 if !self.names.contains_key(base.name.as_str()) {
-                    self.unknown_name(&p.dotted(), p.span);
+                    self.unknown_enum_target(base, &value.name);
                     return None;
                 }
                 let bpath = ast::Path {
                     segments: vec![base.clone()],
                     span: base.span,
                 };
-                let Entry::Var(slot) = self.target(&bpath)? else {
+                let Entry::Var(slot) = self.target(&bpath, None)? else {
                     self.error(
                         Diagnostic::error(p.span, format!("`{}` is a timer", base.name))
                             .with_label("a timer has no values")
@@ -1223,7 +1387,7 @@ impl Checker {
                 };
                 let dotted = p.dotted();
                 let Some((entry, _)) = self.names.get(&dotted).copied() else {
-                    self.unknown_name(&dotted, p.span);
+                    self.unknown(p, Use::Activate);
                     return None;
                 };
                 match entry {
@@ -1245,33 +1409,225 @@ impl Checker {
                     }
                 }
             }
+            ExprKind::Call { func, args } if !VALUE_FUNCTIONS.contains(&func.name.as_str()) => {
+                self.unknown_action_function(func, args);
+                None
+            }
             _ => {
-                // Check it anyway so names inside get their diagnostics.
-                let _ = self.expr(e, None);
+                // Check it anyway so names inside get their diagnostics; if one of them is
+                // wrong, that is the problem to report, not the line's uselessness too.
+                let (_, ty) = self.expr(e, None);
+                ty?;
                 self.error(
                     Diagnostic::error(e.span, "this THEN line does nothing")
                         .with_label("a value, not an action")
-                        .with_help("THEN takes an assignment (`x = …`), `x++`, `x--`, `state.off`, `log(…)` or `activate(…)`"),
+                        .with_help(THEN_FORMS),
                 );
                 None
             }
         }
     }
 
+    /// `THEN send(1)`: on a THEN line only `log` and `activate` make sense, so those are the
+    /// names to suggest (a value function here would only do nothing).
+    #[cold]
+    fn unknown_action_function(&mut self, func: &ast::Ident, args: &[ast::Expr]) {
+        let name = func.name.as_str();
+        let mut d = Diagnostic::error(func.span, format!("unknown function `{name}`"))
+            .with_label("a THEN line calls `log(…)` or `activate(…)`");
+        d = match suggest(name, ACTION_FUNCTIONS) {
+            Some(s) => d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(func.span, s)),
+            None => d.with_help(THEN_FORMS),
+        };
+        self.error(d);
+        for a in args {
+            let _ = self.expr(a, None);
+        }
+    }
+
     // ---------------------------------------------------------------------------------
     // Expressions
 
+    /// A name that resolves to nothing. Says so once, and where it can, how to fix it in a
+    /// way that compiles: the name it is known by here, a close name that fits the place
+    /// (`how`), or the declaration to add.
     #[cold]
-    fn unknown_name(&mut self, name: &str, span: Span) {
-        let cands = self.name_candidates();
-        let mut d = Diagnostic::error(span, format!("unknown variable `{name}`"))
+    fn unknown(&mut self, p: &ast::Path, how: Use) {
+        let dotted = p.dotted();
+        if self.is_broken(p) || self.known_as(p) {
+            return;
+        }
+        let mut d = Diagnostic::error(p.span, format!("unknown variable `{dotted}`"))
             .with_label("not declared in this module");
-        if let Some(s) = suggest(name, cands.iter().copied()) {
-            d = d.with_help(format!("did you mean `{s}`?"));
-        } else if name.contains('.') {
-            d = d.with_help(format!("declare it: `SUBSCRIBE {name}`"));
+        if let Some(s) = self.suggest_for(&dotted, how) {
+            d = d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(p.span, s.clone()));
+        } else if let Some((help, fix)) = self.declare_help(p, how) {
+            d = d.with_help(help).with_fix(fix);
         }
         self.error(d);
+    }
+
+    /// A name (or the variable of `x.value`) whose declaration is broken.
+    fn is_broken(&self, p: &ast::Path) -> bool {
+        self.broken.contains(&p.dotted())
+            || p.segments
+                .first()
+                .is_some_and(|s| self.broken.contains(&s.name))
+    }
+
+    /// `activate(activate)` after `PUBLISH activate AS bedtime`: the variable is there, under
+    /// its alias. Reports that (true when it did), for the whole path or its first part.
+    fn known_as(&mut self, p: &ast::Path) -> bool {
+        let dotted = p.dotted();
+        let (span, written, (alias, alias_span)) = match self.renamed.get(&dotted) {
+            Some(r) => (p.span, dotted, r.clone()),
+            None => match p.segments.as_slice() {
+                [base, _] if !self.names.contains_key(&base.name) => {
+                    match self.renamed.get(&base.name) {
+                        Some(r) => (base.span, base.name.clone(), r.clone()),
+                        None => return false,
+                    }
+                }
+                _ => return false,
+            },
+        };
+        self.error(
+            Diagnostic::error(
+                span,
+                format!("`{written}` is known as `{alias}` in this module"),
+            )
+            .with_label(format!("no variable is called `{written}` here"))
+            .with_secondary(alias_span, format!("known as `{alias}` here"))
+            .with_help(format!("write `{alias}`"))
+            .with_fix(Fix::replace(span, alias)),
+        );
+        true
+    }
+
+    /// The closest declared name that would be accepted where `how` says the name is used.
+    fn suggest_for(&self, name: &str, how: Use) -> Option<String> {
+        let fits = |e: &Entry| match (*e, how) {
+            (Entry::Timer(_), Use::Event | Use::Target) => true,
+            (Entry::Timer(_), _) => false,
+            (Entry::Var(_), Use::Read) => true,
+            (Entry::Var(s), _) => how.accepts(self.prog.vars[s as usize].kind),
+        };
+        let mut cands: Vec<&str> = self
+            .names
+            .iter()
+            .filter(|(_, (e, _))| fits(e))
+            .map(|(n, _)| n.as_str())
+            .chain(self.broken_candidates(name))
+            .collect();
+        cands.sort_unstable();
+        suggest(name, cands).map(str::to_string)
+    }
+
+    /// "declare it: `SUBSCRIBE a.b`" and the edit that adds that line, when the place says
+    /// what kind of variable is meant.
+    fn declare_help(&self, p: &ast::Path, how: Use) -> Option<(String, Fix)> {
+        let dotted = p.dotted();
+        let last = &p.segments.last()?.name;
+        // The declaration would also claim the last part as a local name.
+        if self.names.contains_key(last) || self.renamed.contains_key(last) {
+            return None;
+        }
+        let decl = match (how, p.segments.len()) {
+            (Use::Read | Use::Event, 2) | (Use::Event, 1) => format!("SUBSCRIBE {dotted}"),
+            (Use::Target, 1) => format!("PRIVATE {dotted}"),
+            (Use::Activate, 1) => format!("PUBLISH {dotted}"),
+            // `PUBLISH topic.name` is known as `name`: declare it, and assign to that.
+            (Use::Target, 2) => {
+                let help = format!(
+                    "to publish under `{dotted}`, declare `PUBLISH {dotted}` and assign to `{last}`"
+                );
+                let fix = self
+                    .declare_fix(&format!("PUBLISH {dotted}"))
+                    .and(p.span, last.clone());
+                return Some((help, fix));
+            }
+            _ => return None,
+        };
+        Some((format!("declare it: `{decl}`"), self.declare_fix(&decl)))
+    }
+
+    /// The edit that adds a declaration line below the last one (or below `MODULE`).
+    fn declare_fix(&self, decl: &str) -> Fix {
+        match &self.decl_anchor {
+            Some((at, start)) => Fix::replace(Span::new(*at, *at), format!("{start}{decl}")),
+            None => Fix::replace(Span::new(0, 0), format!("{decl}\n")),
+        }
+    }
+
+    /// `THEN state.on` or `THEN state = on` with no `state`: that wants an enum variable of
+    /// our own, so the declaration to suggest is `PRIVATE state {off, on}`, listing the
+    /// values the module sets it to (a SUBSCRIBE would be read-only, and `state.on` would
+    /// then name what module `state` publishes, which a THEN line cannot set).
+    #[cold]
+    fn unknown_enum_target(&mut self, base: &ast::Ident, value: &str) {
+        let bpath = ast::Path {
+            segments: vec![base.clone()],
+            span: base.span,
+        };
+        if self.is_broken(&bpath) || self.known_as(&bpath) {
+            return;
+        }
+        let name = &base.name;
+        let mut d = Diagnostic::error(base.span, format!("unknown variable `{name}`"))
+            .with_label("not declared in this module");
+        if let Some(s) = self.suggest_enum_target(name, value) {
+            d = d
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(base.span, s.clone()));
+        } else {
+            let values = self.words_set(name, value);
+            let decl = format!("PRIVATE {name} {{{}}}", with_opposite(values).join(", "));
+            d = d
+                .with_help(format!("declare it with its values: `{decl}`"))
+                .with_fix(self.declare_fix(&decl));
+        }
+        self.error(d);
+    }
+
+    /// The words the module's THEN lines set `name` to (`value` among them), leaving out
+    /// words that are declared names: `x = y` copies a variable.
+    fn words_set(&self, name: &str, value: &str) -> Vec<String> {
+        let mut words: Vec<String> = self
+            .enum_words
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|w| !self.names.contains_key(w.as_str()))
+            .cloned()
+            .collect();
+        if !words.iter().any(|w| w == value) {
+            words.push(value.to_string());
+        }
+        words
+    }
+
+    /// Names of broken declarations, to suggest for `name`: `stat` may be a typo of a
+    /// `state` whose line did not parse. Not for names under three letters, which are one
+    /// edit from any other short name.
+    fn broken_candidates(&self, name: &str) -> impl Iterator<Item = &str> {
+        let long = name.chars().count() >= 3;
+        self.broken.iter().filter(move |_| long).map(String::as_str)
+    }
+
+    /// A writable enum variable close to `name` that has `value`, for `THEN stat.on`, or a
+    /// name whose declaration is broken.
+    fn suggest_enum_target(&self, name: &str, value: &str) -> Option<String> {
+        let sym = self.prog.symbol(value);
+        let cands = self.prog.vars.iter().filter(|v| {
+            Use::Target.accepts(v.kind)
+                && matches!((v.ty, sym), (Type::Enum(e), Some(sym)) if self.prog.enums[e as usize].contains(&sym))
+        });
+        let cands = cands.map(|v| &*v.name).chain(self.broken_candidates(name));
+        suggest(name, cands).map(str::to_string)
     }
 
     /// A single-segment path naming nothing declared: maybe an enum value needing context.
@@ -1320,6 +1676,7 @@ impl Checker {
                     ast::UnaryOp::Not => (Type::Bool, Node::Not(id)),
                     ast::UnaryOp::Neg => (Type::Number, Node::Neg(id)),
                 };
+                self.typed_use(operand, want);
                 if let Some(t) = ty
                     && !t.compatible(want)
                 {
@@ -1458,7 +1815,7 @@ impl Checker {
             let sym = self.intern(&seg.name);
             return (self.konst(Value::Enum(sym), p.span), Some(Type::Enum(d)));
         }
-        self.unknown_name(&dotted, p.span);
+        self.unknown(p, Use::Read);
         self.poisoned(p.span)
     }
 
@@ -1486,7 +1843,9 @@ impl Checker {
                         CLOCK_ATTRS.map(|a| format!("`#{a}`")).join(", ")
                     ));
                     if let Some(s) = suggest(other, CLOCK_ATTRS) {
-                        d = d.with_help(format!("did you mean `#{s}`?"));
+                        d = d
+                            .with_help(format!("did you mean `#{s}`?"))
+                            .with_fix(Fix::replace(attr.span, s));
                     }
                     self.error(d);
                     return self.poisoned(span);
@@ -1501,7 +1860,7 @@ impl Checker {
             return (self.node(Node::Clock(a), span), Some(ty));
         }
         let Some((entry, _)) = self.names.get(&dotted).copied() else {
-            self.unknown_name(&dotted, base.span);
+            self.unknown(base, Use::Read);
             return self.poisoned(span);
         };
         let Entry::Var(slot) = entry else {
@@ -1524,7 +1883,9 @@ impl Checker {
                             VAR_ATTRS.map(|a| format!("`#{a}`")).join(", ")
                         ));
                 if let Some(s) = suggest(other, VAR_ATTRS) {
-                    d = d.with_help(format!("did you mean `#{s}`?"));
+                    d = d
+                        .with_help(format!("did you mean `#{s}`?"))
+                        .with_fix(Fix::replace(attr.span, s));
                 }
                 self.error(d);
                 return self.poisoned(span);
@@ -1557,33 +1918,15 @@ impl Checker {
             B::Div => BinOp::Div,
         };
         let comparison = matches!(op, B::Eq | B::Ne | B::Lt | B::Le | B::Gt | B::Ge);
-        // Enum values resolve in the context of the other side.
-        let ((l, lt), (r, rt)) =
-            if comparison && self.bare_unresolved(lhs) && !self.bare_unresolved(rhs) {
-                let right = self.expr(rhs, None);
-                let ctx = self.enum_ctx(rhs, right.1);
-                let left = match self.string_in_context(lhs, self.var_slot(rhs)) {
-                    Some(r) => r,
-                    None => self.expr(lhs, ctx),
-                };
-                (left, right)
-            } else {
-                let left = self.expr(lhs, None);
-                let ctx = if comparison {
-                    self.enum_ctx(lhs, left.1)
-                } else {
-                    None
-                };
-                let listed = if comparison {
-                    self.string_in_context(rhs, self.var_slot(lhs))
-                } else {
-                    None
-                };
-                (left, listed.unwrap_or_else(|| self.expr(rhs, ctx)))
-            };
+        let ((l, lt), (r, rt)) = if comparison {
+            self.comparison_sides(lhs, rhs)
+        } else {
+            (self.expr(lhs, None), self.expr(rhs, None))
+        };
         let (Some(lt), Some(rt)) = (lt, rt) else {
             return (self.node(Node::Bin(bop, l, r), span), None);
         };
+        self.typed_operands(op, (lhs, lt), (rhs, rt));
         let result = match op {
             B::Or | B::And => {
                 for (t, e) in [(lt, lhs), (rt, rhs)] {
@@ -1658,6 +2001,115 @@ impl Checker {
         (self.node(Node::Bin(bop, l, r), span), Some(result))
     }
 
+    /// Both sides of a comparison. A bare word resolves in the context of the other side (an
+    /// enum value of it, a listed string), so that side is lowered first.
+    fn comparison_sides(
+        &mut self,
+        lhs: &ast::Expr,
+        rhs: &ast::Expr,
+    ) -> ((NodeId, Ty), (NodeId, Ty)) {
+        let word_left = self.bare_unresolved(lhs) && !self.bare_unresolved(rhs);
+        let (other, word) = if word_left { (rhs, lhs) } else { (lhs, rhs) };
+        let o = self.expr(other, None);
+        let w = self.word_beside(word, other, o.1);
+        if word_left { (w, o) } else { (o, w) }
+    }
+
+    /// `word` compared with `other` (lowered already, of type `other_ty`). When `other`
+    /// failed, a bare word is not reported as well: it may well be a value of what failed,
+    /// and one problem is one error.
+    fn word_beside(&mut self, word: &ast::Expr, other: &ast::Expr, other_ty: Ty) -> (NodeId, Ty) {
+        let slot = self.var_slot(other);
+        if self.bare_unresolved(word) && other_ty.is_none() {
+            return self.poisoned(word.span);
+        }
+        if let Some(r) = slot.and_then(|s| self.unlisted_word(word, s)) {
+            return r;
+        }
+        if let Some(r) = self.string_in_context(word, slot) {
+            return r;
+        }
+        let ctx = self.enum_ctx(other, other_ty);
+        self.expr(word, ctx)
+    }
+
+    /// `lamp == on` or `THEN lamp = on` where `lamp` has no constraint: `on` names nothing,
+    /// and `lamp` lists no values it could be. Reported once the whole module is read (see
+    /// [`Checker::report_unlisted`]). `None` when this does not apply.
+    fn unlisted_word(&mut self, word: &ast::Expr, slot: Slot) -> Option<(NodeId, Ty)> {
+        let name = self.bare_word(word)?;
+        let var = &self.prog.vars[slot as usize];
+        if var.constraint.is_some()
+            || var.kind == VarKind::Key
+            || !matches!(var.ty, Type::Any | Type::String)
+            || DAYS.contains(&name.as_str())
+        {
+            return None;
+        }
+        self.unlisted.push((slot, name, word.span));
+        Some(self.poisoned(word.span))
+    }
+
+    /// The errors [`Checker::unlisted_word`] found. Two fixes may lead somewhere: give the
+    /// variable its values, or write the word as a string. The first only when no line of
+    /// the module uses the variable as something else (`out == 1`, `out + 1`), which a list
+    /// of names would break.
+    fn report_unlisted(&mut self) {
+        for (slot, name, span) in std::mem::take(&mut self.unlisted) {
+            let var = &self.prog.vars[slot as usize];
+            let var_name = var.name.to_string();
+            let may_list = var.ty == Type::Any && !self.typed_any.contains(&slot);
+            let quoted = format!("\"{name}\"");
+            let mut d = Diagnostic::error(span, format!("unknown variable `{name}`"))
+                .with_label("not declared in this module");
+            let decl = self.decl_spans.get(&slot).copied().filter(|_| may_list);
+            match decl {
+                Some(decl) => {
+                    let values = with_opposite(self.words_set(&var_name, &name)).join(", ");
+                    d = d
+                        .with_secondary(decl, format!("`{var_name}` has no constraint, so no values"))
+                        .with_help(format!(
+                            "if `{name}` is a value of `{var_name}`, list them: `{} {{{values}}}`; if it is text, write `{quoted}`",
+                            self.snippet(decl)
+                        ))
+                        .with_fix(Fix::replace(
+                            Span::new(decl.end, decl.end),
+                            format!(" {{{values}}}"),
+                        ));
+                }
+                None => d = d.with_help(format!("if `{name}` is text, write `{quoted}`")),
+            }
+            self.error(d.with_fix(Fix::replace(span, quoted)));
+        }
+    }
+
+    /// What each operand of `op` is used as (see [`Checker::typed_any`]): ordering needs
+    /// numbers, strings or times even between two untyped variables.
+    fn typed_operands(&mut self, op: ast::BinaryOp, l: (&ast::Expr, Type), r: (&ast::Expr, Type)) {
+        use ast::BinaryOp as B;
+        let as_other = |other: Type| match op {
+            B::Or | B::And => Type::Bool,
+            B::Add | B::Sub | B::Mul | B::Div => Type::Number,
+            B::Eq | B::Ne => other,
+            B::Lt | B::Le | B::Gt | B::Ge if other == Type::Any => Type::Number,
+            B::Lt | B::Le | B::Gt | B::Ge => other,
+        };
+        self.typed_use(l.0, as_other(r.1));
+        self.typed_use(r.0, as_other(l.1));
+    }
+
+    /// Notes that `e`, if it is a variable without a type of its own, is used as `ty`.
+    fn typed_use(&mut self, e: &ast::Expr, ty: Type) {
+        if ty == Type::Any {
+            return;
+        }
+        if let Some(slot) = self.var_slot(e)
+            && self.prog.vars[slot as usize].ty == Type::Any
+        {
+            self.typed_any.insert(slot);
+        }
+    }
+
     /// The variable an expression names, if it is one.
     fn var_slot(&self, e: &ast::Expr) -> Option<Slot> {
         match &e.kind {
@@ -1691,17 +2143,19 @@ impl Checker {
             let name = name.to_string();
             // A misspelled variable reads like an unlisted value: offer both.
             let cands = self.name_candidates();
-            let help = match suggest(&name, cands.iter().copied()) {
-                Some(v) => format!(
-                    "did you mean the variable `{v}`? `{var}` takes only the strings listed in its constraint"
-                ),
-                None => format!("`{var}` takes only the strings listed in its constraint"),
+            let mut d = Diagnostic::error(e.span, format!("`{name}` is not a value of `{var}`"))
+                .with_label(format!("expected one of {}", listed.join(", ")));
+            d = match suggest(&name, cands.iter().copied()) {
+                Some(v) => d
+                    .with_help(format!(
+                        "did you mean the variable `{v}`? `{var}` takes only the strings listed in its constraint"
+                    ))
+                    .with_fix(Fix::replace(e.span, v)),
+                None => d.with_help(format!(
+                    "`{var}` takes only the strings listed in its constraint"
+                )),
             };
-            self.error(
-                Diagnostic::error(e.span, format!("`{name}` is not a value of `{var}`"))
-                    .with_label(format!("expected one of {}", listed.join(", ")))
-                    .with_help(help),
-            );
+            self.error(d);
             return Some(self.poisoned(e.span));
         }
         let value = Value::string(name);
@@ -1753,13 +2207,17 @@ impl Checker {
                 return self.poisoned(span);
             }
             other => {
+                // Only functions with a value can stand here; `log` and `activate` have
+                // their own error above.
                 let mut d = Diagnostic::error(func.span, format!("unknown function `{other}`"))
                     .with_label(format!(
                         "expected one of {}",
-                        FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
+                        VALUE_FUNCTIONS.map(|f| format!("`{f}`")).join(", ")
                     ));
-                if let Some(s) = suggest(other, FUNCTIONS) {
-                    d = d.with_help(format!("did you mean `{s}`?"));
+                if let Some(s) = suggest(other, VALUE_FUNCTIONS) {
+                    d = d
+                        .with_help(format!("did you mean `{s}`?"))
+                        .with_fix(Fix::replace(func.span, s));
                 }
                 self.error(d);
                 for a in args {
@@ -1784,6 +2242,7 @@ impl Checker {
         let mut ok = true;
         for a in args {
             let (id, ty) = self.expr(a, None);
+            self.typed_use(a, Type::Number);
             ids.push(id);
             match ty {
                 Some(t) if !t.compatible(Type::Number) => {
@@ -1826,6 +2285,122 @@ impl Checker {
                 OnEvent::Timer(t) => p.ons_by_timer[t as usize].push(i as u32),
             }
         }
+    }
+}
+
+/// `x` → the words of every `THEN x.word` and `THEN x = word` line, in order of first use.
+fn enum_words(module: &ast::Module) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for a in module.statements().flat_map(|s| &s.actions) {
+        let (target, word) = match &a.kind {
+            ActionKind::Expr(e) => match &unparen(e).kind {
+                ExprKind::Path(p) => match p.segments.as_slice() {
+                    [base, value] => (base, value),
+                    _ => continue,
+                },
+                _ => continue,
+            },
+            ActionKind::Assign { target, value } => {
+                match (target.segments.as_slice(), &unparen(value).kind) {
+                    ([t], ExprKind::Path(v)) if v.segments.len() == 1 => (t, &v.segments[0]),
+                    _ => continue,
+                }
+            }
+            ActionKind::Step { .. } => continue,
+        };
+        let words = out.entry(target.name.clone()).or_default();
+        if !words.contains(&word.name) {
+            words.push(word.name.clone());
+        }
+    }
+    out
+}
+
+fn unparen(mut e: &ast::Expr) -> &ast::Expr {
+    while let ExprKind::Paren(inner) = &e.kind {
+        e = inner;
+    }
+    e
+}
+
+/// A switch that is set `on` most likely also goes `off`: either word makes the list start
+/// `off, on` (the order people write), the other words follow in order of use.
+fn with_opposite(values: Vec<String>) -> Vec<String> {
+    let switch = |v: &String| v == "on" || v == "off";
+    if !values.iter().any(switch) {
+        return values;
+    }
+    let mut out = vec!["off".to_string(), "on".to_string()];
+    out.extend(values.into_iter().filter(|v| !switch(v)));
+    out
+}
+
+/// See [`Checker::decl_anchor`].
+fn decl_anchor(module: &ast::Module, source: &str) -> Option<(u32, String)> {
+    let (after, default_indent) = match module.decls().last() {
+        Some(d) => (d.span.end, None),
+        None => (module.header.as_ref()?.span.end, Some("    ")),
+    };
+    let bytes = source.as_bytes();
+    let mut end = (after as usize).min(bytes.len());
+    while end < bytes.len() && bytes[end] != b'\n' {
+        end += 1;
+    }
+    // Before a CRLF's `\r`, and with one of its own, so the new line ends like the others.
+    let crlf = end > 0 && bytes.get(end - 1) == Some(&b'\r');
+    let at = if crlf { end - 1 } else { end };
+    let line_start = source[..after as usize].rfind('\n').map_or(0, |i| i + 1);
+    let indent: String = source[line_start..]
+        .chars()
+        .take_while(|c| *c == ' ' || *c == '\t')
+        .collect();
+    let indent = default_indent.map_or(indent, str::to_string);
+    let newline = if crlf { "\r\n" } else { "\n" };
+    Some((at as u32, format!("{newline}{indent}")))
+}
+
+/// The numbers a constraint writes: a number, or a range's ends.
+fn constraint_numbers(kind: &ConstraintKind) -> impl Iterator<Item = Decimal> {
+    let (a, b) = match kind {
+        ConstraintKind::Number(n) => (Some(*n), None),
+        ConstraintKind::Range { low, high } => (*low, *high),
+        _ => (None, None),
+    };
+    a.into_iter().chain(b)
+}
+
+/// A number constraint list written again with every number at `scale` places (raising a
+/// scale never changes a value).
+fn rescaled_list(cs: &ast::Constraints, scale: u32) -> String {
+    let at = |n: Decimal| {
+        let mut n = n;
+        n.rescale(scale);
+        n.to_string()
+    };
+    let items: Vec<String> = cs
+        .items
+        .iter()
+        .map(|c| match &c.kind {
+            ConstraintKind::Number(n) => at(*n),
+            ConstraintKind::Range { low, high } => {
+                format!(
+                    "{}-{}",
+                    low.map(at).unwrap_or_default(),
+                    high.map(at).unwrap_or_default()
+                )
+            }
+            ConstraintKind::Symbol(s) => s.clone(),
+            ConstraintKind::String(s) => format!("{s:?}"),
+        })
+        .collect();
+    format!("{{{}}}", items.join(", "))
+}
+
+fn decimal_places(n: u32) -> String {
+    if n == 1 {
+        "1 decimal place".to_string()
+    } else {
+        format!("{n} decimal places")
     }
 }
 

@@ -1,7 +1,7 @@
 //! Diagnostics: what every stage reports, and how it is shown to a person.
 //!
 //! A [`Diagnostic`] names the problem, points at a [`Span`], may add labelled secondary
-//! spans and a hint that suggests the fix. Stages collect all of them instead of stopping at
+//! spans and a hint that suggests the fix, and the hint's edits as [`Fix`]es. Stages collect all of them instead of stopping at
 //! the first (`Vec<Diagnostic>`). [`Diagnostic::render`] prints the rustc-like form the CLI
 //! shows and the snapshot tests pin:
 //!
@@ -41,6 +41,42 @@ pub struct Diagnostic {
     pub secondary: Vec<(Span, String)>,
     /// How to fix it: "did you mean `state`?".
     pub help: Option<String>,
+    /// The help as edits a tool (or a test) can apply: one [`Fix`] per alternative the
+    /// help offers. Following any one of them must make this diagnostic go away without
+    /// causing another; the fixture tests apply every fix and recompile to hold us to it.
+    pub fixes: Vec<Fix>,
+}
+
+/// One way to follow a help line: text replacements in the source, at non-overlapping
+/// spans (an empty span inserts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub edits: Vec<(Span, String)>,
+}
+
+impl Fix {
+    pub fn replace(span: Span, text: impl Into<String>) -> Self {
+        Fix {
+            edits: vec![(span, text.into())],
+        }
+    }
+
+    pub fn and(mut self, span: Span, text: impl Into<String>) -> Self {
+        self.edits.push((span, text.into()));
+        self
+    }
+
+    /// The source with the edits made. Spans refer to `source`; edits are applied from the
+    /// last to the first so earlier spans stay valid.
+    pub fn apply(&self, source: &str) -> String {
+        let mut edits = self.edits.clone();
+        edits.sort_by_key(|(s, _)| std::cmp::Reverse(s.start));
+        let mut out = source.to_string();
+        for (span, text) in edits {
+            out.replace_range(span.range(), &text);
+        }
+        out
+    }
 }
 
 impl Diagnostic {
@@ -53,6 +89,7 @@ impl Diagnostic {
             label: None,
             secondary: Vec::new(),
             help: None,
+            fixes: Vec::new(),
         }
     }
 
@@ -71,6 +108,12 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Adds one way of following the help as edits (see [`Diagnostic::fixes`]).
+    pub fn with_fix(mut self, fix: Fix) -> Self {
+        self.fixes.push(fix);
         self
     }
 
@@ -277,6 +320,15 @@ error: unknown variable `stat`
             lines[4][..caret_at].chars().count(),
             "{out}"
         );
+    }
+
+    #[test]
+    fn fixes_apply_their_edits_from_the_back() {
+        let src = "THEN stat = of";
+        let fix = Fix::replace(Span::new(5, 9), "state")
+            .and(Span::new(12, 14), "off")
+            .and(Span::new(0, 0), "  ");
+        assert_eq!(fix.apply(src), "  THEN state = off");
     }
 
     #[test]

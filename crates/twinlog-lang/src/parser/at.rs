@@ -13,7 +13,7 @@
 
 use super::{PResult, Parser, is_name, time_unit};
 use crate::ast::TimeUnit;
-use crate::diag::{Diagnostic, suggest};
+use crate::diag::{Diagnostic, Fix, suggest};
 use crate::lexer::{Keyword, Token, TokenKind};
 use crate::span::Span;
 use crate::time::spec::{
@@ -205,7 +205,9 @@ impl Parser<'_> {
                     .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
                     .unwrap_or_default()
             };
-            d = d.with_help(format!("did you mean `{shown}`?"));
+            d = d
+                .with_help(format!("did you mean `{shown}`?"))
+                .with_fix(Fix::replace(t.span, shown));
         }
         self.push(d)
     }
@@ -307,8 +309,10 @@ impl Parser<'_> {
                 Some(format!("write `IN {w}`"))
             } else {
                 let upper = w.to_ascii_uppercase();
-                suggest(&upper, ["ON", "IN", "FROM", "STARTING", "ENDING"])
-                    .map(|s| format!("did you mean `{s}`?"))
+                if let Some(s) = suggest(&upper, ["ON", "IN", "FROM", "STARTING", "ENDING"]) {
+                    return self.expected_instead(what, format!("did you mean `{s}`?"), s);
+                }
+                None
             };
             if let Some(h) = help {
                 return self.expected_help(what, h);
@@ -413,7 +417,9 @@ impl Parser<'_> {
                             TIME_WORDS.iter().copied().find(|t| t.starts_with(start))
                         });
                         return Err(match close {
-                            Some(s) => self.expected_help(what, format!("did you mean `{s}`?")),
+                            Some(s) => {
+                                self.expected_instead(what, format!("did you mean `{s}`?"), s)
+                            }
                             None => self.expected(what),
                         });
                     }

@@ -5,9 +5,12 @@
 //! / WHEN, AND, THEN) and parsed on its own. A bad line yields a diagnostic and is skipped;
 //! the next line starts fresh, so every error in a file is reported, each once. A statement
 //! with a broken line (its trigger, or one of its AND / THEN lines) is "poisoned": it stays
-//! out of the tree, its remaining lines are still checked, and no follow-on error such as
-//! "this statement has no THEN line" is added. Lines with a lexer error report only the
-//! lexer's diagnostic.
+//! out of the tree, its remaining lines are still parsed, and no follow-on error such as
+//! "this statement has no THEN line" is added. The lines of it that did parse go to
+//! [`Unparsed`](crate::ast::Unparsed), as do the names a broken declaration line would
+//! have declared, so the checker still reports every name error in them and none that only
+//! follows from the broken line. Lines with a lexer error report only the lexer's
+//! diagnostic.
 //!
 //! Comments and blank lines become [`Trivia`] of the next line (leading comments, blank-line
 //! marks) or of their own line (a trailing comment), so the formatter loses none of them.
@@ -28,7 +31,7 @@ use crate::ast::{
     DeclKind, DurationLit, Expr, ExprKind, Ident, Item, Module, ModuleHeader, Path, Statement,
     TimeUnit, Trigger, Trivia,
 };
-use crate::diag::{Diagnostic, suggest};
+use crate::diag::{Diagnostic, Fix, suggest};
 use crate::lexer::{self, Keyword, Token, TokenKind};
 use crate::span::Span;
 use rust_decimal::Decimal;
@@ -62,6 +65,7 @@ pub fn parse(source: &str) -> (Module, Vec<Diagnostic>) {
         operators: 0,
         header_line: None,
         broken_timer: None,
+        line_start: 0,
     };
     p.run(&lex_diags);
     let Parser {
@@ -88,7 +92,8 @@ type PResult<T> = Result<T, Fail>;
 enum Open {
     None,
     Stmt(Box<Statement>),
-    /// The trigger line had an error: swallow its AND / THEN lines quietly.
+    /// A line of the statement had an error: its other lines go to
+    /// [`Unparsed`](crate::ast::Unparsed), for the checker only.
     Poisoned,
 }
 
@@ -111,6 +116,8 @@ struct Parser<'a> {
     header_line: Option<Span>,
     /// The TIMER being read, by name only: kept when the rest of its line fails.
     broken_timer: Option<Decl>,
+    /// Where the current line's tokens start.
+    line_start: usize,
 }
 
 /// The keywords a line may start with, for "did you mean" on a misspelled one.
@@ -129,6 +136,17 @@ const LINE_KEYWORDS: [&str; 14] = [
     "PUBLIC",
     "LOCAL",
     "WITH",
+];
+
+/// Those of [`LINE_KEYWORDS`] that start a declaration.
+const DECL_KEYWORDS: [&str; 7] = [
+    "SUBSCRIBE",
+    "PUBLISH",
+    "PRIVATE",
+    "TOPIC",
+    "TIMER",
+    "PUBLIC",
+    "LOCAL",
 ];
 
 fn is_name(kind: TokenKind) -> bool {
@@ -272,6 +290,20 @@ impl<'a> Parser<'a> {
         self.push(d)
     }
 
+    /// As [`Parser::expected_help`] for a help that replaces the current token ("did you
+    /// mean `noon`?"), with that replacement as its fix.
+    #[cold]
+    fn expected_instead(&mut self, what: &str, help: impl Into<String>, with: &str) -> Fail {
+        let d = Diagnostic::error(
+            self.here(),
+            format!("expected {what}, found {}", self.found()),
+        )
+        .with_label(format!("expected {what}"))
+        .with_help(help)
+        .with_fix(Fix::replace(self.here(), with));
+        self.push(d)
+    }
+
     #[cold]
     fn expected_help(&mut self, what: &str, help: impl Into<String>) -> Fail {
         let d = Diagnostic::error(
@@ -304,9 +336,9 @@ impl<'a> Parser<'a> {
                 // `a AN b`, `x ORR y`: a misspelled operator between two operands.
                 let upper = self.text(t).to_ascii_uppercase();
                 match suggest(&upper, ["AND", "OR", "NOT"]) {
-                    Some(op) if is_name(t.kind) && upper.len() > 1 => {
-                        d.with_help(format!("did you mean `{op}`?"))
-                    }
+                    Some(op) if is_name(t.kind) && upper.len() > 1 => d
+                        .with_help(format!("did you mean `{op}`?"))
+                        .with_fix(Fix::replace(t.span, op)),
                     _ => d,
                 }
             }
@@ -435,6 +467,7 @@ impl<'a> Parser<'a> {
             let lex_error = li < lex_diags.len() && lex_diags[li].span.start < line_span.end;
             let before = self.diags.len();
             self.pos = start;
+            self.line_start = start;
             self.end = end;
             self.line(trivia);
             if lex_error {
@@ -488,11 +521,10 @@ impl<'a> Parser<'a> {
                     // A TIMER line whose name was read keeps its name (and no duration), so
                     // the checker does not call every later use of it unknown. The error
                     // is already reported, so the module never compiles or formats.
-                    Err(Fail) => {
-                        if let Some(d) = self.broken_timer.take() {
-                            self.module.items.push(Item::Decl(d));
-                        }
-                    }
+                    Err(Fail) => match self.broken_timer.take() {
+                        Some(d) => self.module.items.push(Item::Decl(d)),
+                        None => self.keep_declared_names(),
+                    },
                 }
             }
             TokenKind::Keyword(Keyword::On | Keyword::At | Keyword::When) => {
@@ -538,11 +570,53 @@ impl<'a> Parser<'a> {
     }
 
     /// A line of the open statement failed: the statement is incomplete, so keep it out of
-    /// the tree and do not add "this statement does nothing" on top of the real error.
+    /// the tree and do not add "this statement does nothing" on top of the real error. Its
+    /// lines so far are kept for the checker.
     fn poison(&mut self) {
-        if matches!(self.open, Open::Stmt(_)) {
-            self.open = Open::Poisoned;
+        match std::mem::replace(&mut self.open, Open::Poisoned) {
+            Open::Stmt(s) => {
+                let Statement {
+                    trigger,
+                    conditions,
+                    actions,
+                    ..
+                } = *s;
+                let u = &mut self.module.unparsed;
+                u.triggers.push(trigger);
+                u.conditions.extend(conditions);
+                u.actions.extend(actions);
+            }
+            // Nothing open: a stray broken line poisons nothing.
+            Open::None => self.open = Open::None,
+            Open::Poisoned => {}
         }
+    }
+
+    /// A declaration line failed: the names it was declaring (the name, the last part and
+    /// the whole of a dotted one, an alias), read straight from its tokens, so that uses of
+    /// the variable are not each reported as unknown. Only the path after the keyword and
+    /// `AS name` are looked at: the rest may be what is broken.
+    fn keep_declared_names(&mut self) {
+        let line = &self.toks[self.line_start..self.end];
+        let mut path: Vec<&str> = Vec::new();
+        let mut i = 1;
+        while let Some(t) = line.get(i).filter(|t| is_name(t.kind)) {
+            path.push(self.text(*t));
+            if line.get(i + 1).map(|t| t.kind) != Some(TokenKind::Dot) {
+                break;
+            }
+            i += 2;
+        }
+        let mut names: Vec<String> = path.last().map(|s| s.to_string()).into_iter().collect();
+        if path.len() > 1 {
+            names.push(path.join("."));
+        }
+        for w in line.windows(2) {
+            if w[0].kind == TokenKind::Keyword(Keyword::As) && is_name(w[1].kind) {
+                names.push(self.text(w[1]).to_string());
+            }
+        }
+        self.module.unparsed.names.extend(names);
     }
 
     #[cold]
@@ -572,15 +646,36 @@ impl<'a> Parser<'a> {
                 .with_label("an action needs `THEN` in front")
                 .with_help(format!("write `THEN {}`", self.line_text()));
         } else if let Some(s) = keyword {
+            // `PUBLSH state {off, on}` is a declaration with a typo: its variable is not
+            // unknown at every use.
+            if DECL_KEYWORDS.contains(&s) {
+                self.keep_declared_names();
+            }
             d = d
                 .with_label("not a keyword")
-                .with_help(format!("did you mean `{s}`?"));
+                .with_help(format!("did you mean `{s}`?"))
+                .with_fix(Fix::replace(first.span, s));
         } else {
-            d = d.with_label("a line starts with a keyword").with_help(
-                "a line starts with MODULE, SUBSCRIBE, PUBLISH, PRIVATE, TOPIC, TIMER, ON, AT, WHEN, AND or THEN",
-            );
+            d = d
+                .with_label(Self::not_a_line_start(first.kind, text))
+                .with_help(
+                    "a line starts with MODULE, SUBSCRIBE, PUBLISH, PRIVATE, TOPIC, TIMER, ON, AT, WHEN, AND or THEN",
+                );
         }
         self.diags.push(d);
+    }
+
+    /// What was found at the start of a line, said as what it is: the label sits under a
+    /// line that is no statement, so it must not read like a rule of one.
+    fn not_a_line_start(kind: TokenKind, text: &str) -> String {
+        match kind {
+            TokenKind::Ident | TokenKind::Keyword(_) => {
+                format!("`{text}` is not a keyword that starts a line")
+            }
+            TokenKind::Number => "a number cannot start a line".to_string(),
+            TokenKind::String => "a string cannot start a line".to_string(),
+            _ => format!("`{text}` cannot start a line"),
+        }
     }
 
     /// The source text of the current line's tokens (without its comment).
@@ -1089,17 +1184,23 @@ impl<'a> Parser<'a> {
             return self.poison();
         };
         let span = kw.span.to(self.prev_span());
-        if let Open::Stmt(s) = &mut self.open {
-            if let Some(first) = s.actions.first() {
-                let d = Diagnostic::error(kw.span, "an `AND` line after a `THEN` line")
-                    .with_label("condition after an action")
-                    .with_secondary(first.span, "first THEN line")
-                    .with_help("put all `AND` lines before the first `THEN` line");
-                self.diags.push(d);
-                return;
+        let cond = Condition { expr, trivia, span };
+        match &mut self.open {
+            Open::Stmt(s) => {
+                if let Some(first) = s.actions.first() {
+                    let d = Diagnostic::error(kw.span, "an `AND` line after a `THEN` line")
+                        .with_label("condition after an action")
+                        .with_secondary(first.span, "first THEN line")
+                        .with_help("put all `AND` lines before the first `THEN` line");
+                    self.diags.push(d);
+                    self.module.unparsed.conditions.push(cond);
+                    return;
+                }
+                s.span = s.span.to(span);
+                s.conditions.push(cond);
             }
-            s.span = s.span.to(span);
-            s.conditions.push(Condition { expr, trivia, span });
+            Open::Poisoned => self.module.unparsed.conditions.push(cond),
+            Open::None => {}
         }
     }
 
@@ -1112,9 +1213,14 @@ impl<'a> Parser<'a> {
             return self.poison();
         };
         let span = kw.span.to(self.prev_span());
-        if let Open::Stmt(s) = &mut self.open {
-            s.span = s.span.to(span);
-            s.actions.push(Action { kind, trivia, span });
+        let action = Action { kind, trivia, span };
+        match &mut self.open {
+            Open::Stmt(s) => {
+                s.span = s.span.to(span);
+                s.actions.push(action);
+            }
+            Open::Poisoned => self.module.unparsed.actions.push(action),
+            Open::None => {}
         }
     }
 

@@ -587,3 +587,35 @@ fn misspelled_operator_gets_a_hint() {
     assert_eq!(d.len(), 1, "{d:#?}");
     assert_eq!(d[0].help.as_deref(), Some("did you mean `AND`?"));
 }
+
+#[test]
+fn a_broken_declaration_keeps_its_names_for_the_checker() {
+    let (m, diags) = parse(
+        "MODULE m\n  PUBLISH state {off, on\n  SUBSCRIBE wall.button AS push = \n  PRIVATE ok\n",
+    );
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert_eq!(m.decls().count(), 1);
+    assert_eq!(
+        m.unparsed.names,
+        ["state", "button", "wall.button", "push"].map(String::from)
+    );
+}
+
+#[test]
+fn a_statement_with_a_broken_line_keeps_its_other_lines_out_of_the_tree() {
+    let (m, diags) = parse(
+        "MODULE m\n  ON a\n    AND b\n    THEN c = (\n    THEN d = 1\n  ON e\n    THEN f = 2\n  WHEN )\n    AND g\n",
+    );
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    // Only the whole statement is in the tree (and formatted, and run).
+    assert_eq!(m.statements().count(), 1);
+    let u = &m.unparsed;
+    assert_eq!(u.triggers.len(), 1, "the trigger that parsed");
+    assert_eq!(u.conditions.len(), 2, "`AND b` and `AND g`");
+    assert_eq!(u.actions.len(), 1, "`THEN d = 1`");
+    // A file without errors has nothing unparsed.
+    assert_eq!(
+        ok("MODULE m\n  ON a\n    THEN b = 1\n").unparsed,
+        Unparsed::default()
+    );
+}

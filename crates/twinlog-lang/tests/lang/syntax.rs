@@ -638,6 +638,7 @@ fn module() -> impl Strategy<Value = Module> {
                 items,
                 trailing_comments,
                 leading_comments: Vec::new(),
+                unparsed: Unparsed::default(),
             },
         )
 }
