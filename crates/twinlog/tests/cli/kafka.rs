@@ -217,7 +217,7 @@ fn kafka_options_are_checked_and_secrets_never_printed() {
     assert!(
         serve
             .stderr
-            .contains("works with `topic`, `publish` and `tail`"),
+            .contains("works with `topic`, `publish`, `tail` and `consume`"),
         "{}",
         serve.stderr
     );
