@@ -12,7 +12,8 @@ set -euo pipefail
 CACHE="${TWINLOG_CACHE:-$HOME/.cache/twinlog}"
 ROOT="$CACHE/tansu"
 BIN="$ROOT/bin/tansu"
-RUN="${TWINLOG_KAFKA_DIR:-${TMPDIR:-/tmp}/twinlog-kafka-$$}"
+# Where a started broker keeps its PID, log and working dir (one broker per RUN dir).
+RUN="${TWINLOG_KAFKA_DIR:-$CACHE/run}"
 
 install() {
   if [[ -x "$BIN" ]]; then
@@ -29,6 +30,11 @@ free_port() {
 
 start() {
   install
+  if [[ -f "$RUN/pid" ]] && kill -0 "$(cat "$RUN/pid")" 2>/dev/null; then
+    echo "error: a test broker started from $RUN is still running (PID $(cat "$RUN/pid")); stop it first: $0 stop" >&2
+    return 1
+  fi
+  rm -rf "$RUN/work"
   mkdir -p "$RUN/work"
   local port
   port="$(free_port)"
@@ -39,7 +45,10 @@ start() {
   echo $! >"$RUN/pid"
   # Ready when the port accepts connections (at most 30 s).
   for _ in $(seq 1 300); do
-    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.1); sys.exit(s.connect_ex(('127.0.0.1', $port)))" 2>/dev/null; then
+    # Ours only if our process is alive and the port answers (the free port may have been
+    # taken by someone else between the probe and the start).
+    if kill -0 "$(cat "$RUN/pid")" 2>/dev/null \
+      && python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.1); sys.exit(s.connect_ex(('127.0.0.1', $port)))" 2>/dev/null; then
       echo "127.0.0.1:$port"
       return 0
     fi

@@ -24,12 +24,17 @@ cargo fmt --all -- --check
 step "building tests"
 cargo nextest run --workspace --no-run
 
-step "starting the test Kafka broker (scripts/kafka-broker.sh)"
-export TWINLOG_KAFKA_DIR="$(mktemp -d)"
-trap 'scripts/kafka-broker.sh stop; rm -rf "$TWINLOG_KAFKA_DIR"' EXIT
-TWINLOG_TEST_KAFKA="$(scripts/kafka-broker.sh start)"
-export TWINLOG_TEST_KAFKA
-echo "broker at $TWINLOG_TEST_KAFKA" >&2
+if [[ -n "${TWINLOG_TEST_KAFKA:-}" ]]; then
+  step "using the Kafka broker at $TWINLOG_TEST_KAFKA (TWINLOG_TEST_KAFKA)"
+else
+  step "starting the test Kafka broker (scripts/kafka-broker.sh)"
+  TWINLOG_KAFKA_DIR="$(mktemp -d)"
+  export TWINLOG_KAFKA_DIR
+  trap 'scripts/kafka-broker.sh stop; rm -rf "$TWINLOG_KAFKA_DIR"' EXIT
+  TWINLOG_TEST_KAFKA="$(scripts/kafka-broker.sh start)"
+  export TWINLOG_TEST_KAFKA
+  echo "broker at $TWINLOG_TEST_KAFKA" >&2
+fi
 
 step "running tests"
 cargo nextest run --workspace --profile ci "$@"

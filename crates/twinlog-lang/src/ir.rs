@@ -410,6 +410,9 @@ impl Program {
                 Some(sym) => Value::Enum(sym),
                 None => return Err(self.violation(slot, value)),
             },
+            // `{false, true}` was an enum before it was a boolean: its names still arrive.
+            (Type::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            (Type::Bool, Value::Str(s)) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
             (Type::Any, Value::Str(s)) => {
                 // An untyped variable may still be compared with enum values of this
                 // program (`SUBSCRIBE mode` then `mode == auto` would not check, but

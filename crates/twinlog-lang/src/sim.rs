@@ -85,8 +85,8 @@ pub enum SimOutput {
         message: String,
     },
     /// An input event a module could not take (a value outside its constraints), or that
-    /// no module takes (`module` is `None` when the event names none): reported, and the run
-    /// goes on without it. `event` is the index the event was given to the simulator with;
+    /// no module takes (`module` is then the module the event names, `None` when it names
+    /// none): reported, and the run goes on without it. `event` is the index the event was given to the simulator with;
     /// `message` says why (`` `dim` is not allowed for `mode`; expected {off, auto, on} ``).
     Refused {
         time: Timestamp,
@@ -106,7 +106,7 @@ pub enum SimOutput {
 }
 
 impl SimOutput {
-    /// When, in which module (`None` for an event no module takes) and in which instance
+    /// When, in which module (`None` for a refused event that names none) and in which instance
     /// (`None` for a module without instances).
     pub fn origin(&self) -> (Timestamp, Option<&Arc<str>>, Option<&Arc<str>>) {
         match self {

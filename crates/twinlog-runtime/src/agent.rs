@@ -579,7 +579,8 @@ impl Agent {
                 match self.sim.push(rec.offset as usize, &event) {
                     Ok(()) => self.sim.settle(),
                     Err(err) => {
-                        // Unrouted or refused by every subscriber: kept and counted, never lost.
+                        // Unrouted (no module takes it): kept and counted, never lost. A value
+                        // a subscriber refuses is a `Refused` output instead (take_outputs).
                         self.sim.settle();
                         produced.extend(self.take_outputs(rec.offset));
                         self.counters.dead_letters += 1;

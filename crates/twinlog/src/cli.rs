@@ -117,8 +117,8 @@ Examples:
     /// hands its partitions over from the last commit.
     #[command(
         after_help = "Output: one line per record as `tail` prints it, and with --json one
-{\"committed\": [[partition, offset], …], \"topic\": …} line after each commit. Ctrl-C commits
-what was printed and leaves the group.
+{\"committed\": [[topic, partition, offset], …]} line after each commit (offset = the next to
+read). Ctrl-C commits what was printed and leaves the group.
 
 Examples:
   twinlog consume sensors --group dashboard --bus kafka://127.0.0.1:9092

@@ -235,12 +235,22 @@ impl KafkaConsumer {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("partition.assignment.strategy", "cooperative-sticky"),
+                (
+                    "auto.offset.reset",
+                    match options.reset {
+                        OffsetReset::Earliest => "earliest",
+                        OffsetReset::Latest => "latest",
+                    },
+                ),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
                 ("queued.min.messages", fetch.as_str()),
             ])
             .create_with_context(context)
-            .map_err(|e| kafka_error("create a group consumer", e))?;
+            .map_err(|e| {
+                bus.options
+                    .scrubbed(kafka_error("create a group consumer", e))
+            })?;
         let wire: Vec<String> = topics.iter().map(|t| bus.wire(t.as_str())).collect();
         let refs: Vec<&str> = wire.iter().map(String::as_str).collect();
         consumer

@@ -132,17 +132,34 @@ impl KafkaOptions {
         self
     }
 
-    /// librdkafka's configuration: Twinlog's defaults, then the user's options.
+    /// librdkafka's configuration: Twinlog's defaults, then the user's options, then what
+    /// the bus depends on (group ids, manual commits, offset resets: a user option must not
+    /// break fencing or namespaces).
     fn config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        const OURS: [&str; 5] = [
+            "group.id",
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "auto.offset.reset",
+            "partition.assignment.strategy",
+        ];
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in defaults {
+        for (k, v) in defaults.iter().filter(|(k, _)| !OURS.contains(k)) {
             c.set(*k, *v);
         }
         for (k, v) in &self.client_options {
             c.set(k, v);
         }
+        for (k, v) in defaults.iter().filter(|(k, _)| OURS.contains(k)) {
+            c.set(*k, *v);
+        }
         c
+    }
+
+    /// An error of this bus with the option values taken out (see [`scrub`]).
+    pub(crate) fn scrubbed(&self, e: BusError) -> BusError {
+        scrub(e, self)
     }
 }
 
@@ -204,6 +221,9 @@ impl KafkaBus {
             .config(&[
                 ("enable.auto.commit", "false"),
                 ("group.id", "twinlog-reader"),
+                // An offset below the log start (retention) reads from the start, never
+                // silently from the end.
+                ("auto.offset.reset", "earliest"),
             ])
             .create()
             .map_err(|e| kafka_error("create the metadata client", e))?;
@@ -231,6 +251,14 @@ impl KafkaBus {
             .producer
             .flush(timeout)
             .map_err(|e| kafka_error("flush the producer", e))
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // librdkafka throws away what is still queued or in flight when the producer goes:
+        // give the acknowledgements a bounded chance to arrive first.
+        let _ = self.producer.flush(Duration::from_secs(10));
     }
 }
 
@@ -391,7 +419,20 @@ impl Inner {
                 Some(Err(e)) => return Err(kafka_error("read a record", e)),
             }
         }
-        Ok(None)
+        // Only offsets at or past the end have no record; anything else not arriving in
+        // time is an error, never a guess (a time lookup would go wrong silently).
+        let (_, high) = self.watermarks(tp.topic.as_str(), tp.partition)?;
+        if offset >= high {
+            return Ok(None);
+        }
+        Err(BusError::Kafka {
+            doing: "read a record",
+            reason: format!(
+                "{tp}@{offset} did not arrive within {:?}",
+                self.options.request_timeout
+            ),
+            retriable: true,
+        })
     }
 
     fn describe(&self, name: &TopicName) -> Result<TopicDescription, BusError> {
@@ -526,7 +567,11 @@ impl Bus for KafkaBus {
             if spec.partitions == 0 || spec.partitions > i32::MAX as u32 {
                 return Err(BusError::InvalidTopicSpec {
                     topic: name.to_string(),
-                    reason: "a topic needs at least 1 partition".into(),
+                    reason: format!(
+                        "{} partitions; a topic needs 1 to {}",
+                        spec.partitions,
+                        i32::MAX
+                    ),
                 });
             }
             let inner = &self.inner;
@@ -765,9 +810,16 @@ impl Bus for KafkaBus {
             }
             let mut r = KafkaReader::open(self.inner.clone(), tp, StartAt::Offset(from)).await?;
             let mut out = Vec::with_capacity(max.min((high - from) as usize));
+            // Offsets below the high watermark may hold no record a reader gets (transaction
+            // markers, aborted records): a read waits for records only so long, never forever.
+            let timeout = self.inner.options.request_timeout;
             while out.len() < max && r.position() < high {
-                out.extend(r.next_batch(max - out.len()).await?);
+                match tokio::time::timeout(timeout, r.next_batch(max - out.len())).await {
+                    Ok(batch) => out.extend(batch?),
+                    Err(_) => break,
+                }
             }
+            out.retain(|rec| rec.offset < high);
             out.truncate(max);
             Ok(out)
         })

@@ -67,9 +67,16 @@ impl KafkaReader {
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("group.id", "twinlog-reader"),
+                // A position below the log start (retention) reads from the start, never
+                // silently from the end.
+                ("auto.offset.reset", "earliest"),
             ])
             .create()
-            .map_err(|e| kafka_error("create a partition reader", e))?;
+            .map_err(|e| {
+                inner
+                    .options
+                    .scrubbed(kafka_error("create a partition reader", e))
+            })?;
         let mut r = KafkaReader {
             topic: Arc::from(tp.topic.as_str()),
             inner,
@@ -122,12 +129,21 @@ impl KafkaReader {
     async fn wait_one(&mut self) -> Result<StoredRecord, BusError> {
         loop {
             let r = {
-                let m = self
-                    .consumer
-                    .recv()
-                    .await
-                    .map_err(|e| kafka_error("read a partition", e))?;
-                to_stored(&self.topic, &m)
+                match self.consumer.recv().await {
+                    Ok(m) => to_stored(&self.topic, &m),
+                    Err(e) => match kafka_error("read a partition", e) {
+                        // librdkafka reconnects by itself: a broker going away is waited out.
+                        BusError::Kafka {
+                            retriable: true,
+                            reason,
+                            ..
+                        } => {
+                            tracing::warn!(partition = %self.tp, %reason, "Kafka read: retrying");
+                            continue;
+                        }
+                        other => return Err(other),
+                    },
+                }
             };
             if r.offset >= self.position {
                 self.position = r.offset + 1;

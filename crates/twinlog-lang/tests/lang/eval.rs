@@ -634,6 +634,17 @@ MODULE hall[room]
     let door = a.vars.iter().find(|v| &*v.name == "door").unwrap();
     assert_eq!(door.ty, twinlog_lang::ir::Type::Bool);
     assert!(door.constraint.is_none());
+    // Messages of the time it was an enum (the names as strings) still arrive.
+    let slot = a.slot("door").unwrap();
+    assert_eq!(
+        a.coerce_input(slot, &Value::string("TRUE")),
+        Ok(Value::Bool(true))
+    );
+    assert_eq!(
+        a.coerce_input(slot, &Value::string("false")),
+        Ok(Value::Bool(false))
+    );
+    assert!(a.coerce_input(slot, &Value::string("open")).is_err());
 }
 
 #[test]

@@ -273,7 +273,13 @@ pub fn publish(global: &GlobalArgs, args: PublishArgs) -> Result<Exit> {
         let mut failure = None;
         while let Some(line) = rx.recv().await {
             line_no += 1;
-            let line = line.context("cannot read stdin")?;
+            let line = match line {
+                Ok(l) => l,
+                Err(e) => {
+                    failure = Some(anyhow::Error::from(e).context("cannot read stdin"));
+                    break;
+                }
+            };
             if line.trim_ascii().is_empty() {
                 continue;
             }
@@ -288,16 +294,35 @@ pub fn publish(global: &GlobalArgs, args: PublishArgs) -> Result<Exit> {
                 line_no,
                 bus.send(&name, producer_record(&key, args.partition, value)),
             ));
-            while pending.len() >= MAX_IN_FLIGHT {
-                ack_one(&mut pending, &args.topic, &mut out).await?;
+            while pending.len() >= MAX_IN_FLIGHT && failure.is_none() {
+                if let Err(e) = ack_one(&mut pending, &args.topic, &mut out).await {
+                    failure = Some(e);
+                }
+            }
+            if failure.is_some() {
+                break;
             }
         }
+        // Every line handed to the producer gets its answer, even after a failure: an ack
+        // printed, or an error naming the line.
+        let mut not_published = 0usize;
         while !pending.is_empty() {
-            ack_one(&mut pending, &args.topic, &mut out).await?;
+            if let Err(e) = ack_one(&mut pending, &args.topic, &mut out).await {
+                eprintln!("error: {e:#}");
+                not_published += 1;
+            }
         }
         out.flush()?;
         match failure {
-            Some(e) => Err(e.context("stopped; every line before it was published")),
+            Some(e) if not_published == 0 => {
+                Err(e.context("stopped; every line before it was published, none after it"))
+            }
+            Some(e) => Err(e.context(format!(
+                "stopped; of the lines before it, {not_published} were not published (errors above); none after it"
+            ))),
+            None if not_published > 0 => {
+                bail!("{not_published} line(s) were not published (errors above)")
+            }
             None => Ok(Exit::Success),
         }
     })
