@@ -745,12 +745,16 @@ impl Instance {
                 | (Value::Enum(_), Type::Enum(_) | Type::Any)
         );
         if type_ok && cx.prog.satisfies(slot, v) {
-            match v {
-                Value::Number(n) if var.constraint.is_some() => {
-                    let c = cx.prog.conform(slot, Value::Number(*n));
-                    self.write_from(slot, &c);
-                }
-                _ => self.write_from(slot, v),
+            // A number with fewer places than its constraints' is written with theirs (cold:
+            // the usual value already has them, and is copied in place).
+            if let Value::Number(n) = v
+                && var.constraint.is_some()
+                && let Some(places) = cx.prog.number_scale(slot)
+                && n.scale() < places
+            {
+                self.write(slot, Value::Number(decimal::at_least(*n, places)));
+            } else {
+                self.write_from(slot, v);
             }
             return Ok(());
         }
