@@ -135,7 +135,7 @@ impl ConsumerContext for GroupContext {
                     let _ = at.add_partition_offset(
                         &self.bus.wire(tp.topic.as_str()),
                         tp.partition as i32,
-                        Offset::Offset(*pos as i64),
+                        Offset::Offset(i64::try_from(*pos).unwrap_or(i64::MAX)),
                     );
                 }
                 {
@@ -430,7 +430,7 @@ impl Consumer for KafkaConsumer {
             .seek(
                 &self.bus.wire(partition.topic.as_str()),
                 partition.partition as i32,
-                Offset::Offset(offset as i64),
+                Offset::Offset(i64::try_from(offset).unwrap_or(i64::MAX)),
                 self.bus.options.request_timeout,
             )
             .map_err(|e| kafka_error("seek", e))?;
@@ -487,7 +487,7 @@ impl Consumer for KafkaConsumer {
                 tpl.add_partition_offset(
                     &self.bus.wire(tp.topic.as_str()),
                     tp.partition as i32,
-                    Offset::Offset(*o as i64),
+                    Offset::Offset(i64::try_from(*o).unwrap_or(i64::MAX)),
                 )
                 .map_err(|e| kafka_error("commit offsets", e))?;
             }

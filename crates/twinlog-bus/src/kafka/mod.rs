@@ -303,6 +303,14 @@ impl Inner {
         Ok(n)
     }
 
+    /// Drops a topic's cached partition count (it is read again on next use).
+    fn forget(&self, topic: &str) {
+        self.partitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic);
+    }
+
     fn cached(&self, topic: &str) -> Option<u32> {
         self.partitions
             .lock()
@@ -403,7 +411,7 @@ impl Inner {
         tpl.add_partition_offset(
             &self.wire(tp.topic.as_str()),
             tp.partition as i32,
-            Offset::Offset(offset as i64),
+            Offset::Offset(i64::try_from(offset).unwrap_or(i64::MAX)),
         )
         .map_err(|e| kafka_error("read a record", e))?;
         probe
@@ -436,14 +444,9 @@ impl Inner {
     }
 
     fn describe(&self, name: &TopicName) -> Result<TopicDescription, BusError> {
-        let n = {
-            // Always ask the broker: the cache may predate a deletion.
-            self.partitions
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(name.as_str());
-            self.partition_count(name.as_str())?
-        };
+        // Always ask the broker: the cache may predate a deletion or new partitions.
+        self.forget(name.as_str());
+        let n = self.partition_count(name.as_str())?;
         let mut partitions = Vec::with_capacity(n as usize);
         for p in 0..n {
             let (start_offset, end_offset) = self.watermarks(name.as_str(), p)?;
@@ -683,11 +686,19 @@ impl Bus for KafkaBus {
                 topic: name.to_owned(),
             }));
         }
-        let n = match inner.partition_count(name) {
+        let mut n = match inner.partition_count(name) {
             Ok(n) => n,
             Err(e) => return DeliveryFuture::ready(Err(e)),
         };
         let ProducerRecord { record, partition } = record;
+        if partition.is_some_and(|p| p >= n) {
+            // Partitions may have been added since the count was cached: ask again once.
+            inner.forget(name);
+            n = match inner.partition_count(name) {
+                Ok(n) => n,
+                Err(e) => return DeliveryFuture::ready(Err(e)),
+            };
+        }
         let partition = match (partition, &record.key) {
             (Some(p), _) if p >= n => {
                 return DeliveryFuture::ready(Err(BusError::UnknownPartition {
@@ -738,10 +749,19 @@ impl Bus for KafkaBus {
         let topic = name.to_owned();
         DeliveryFuture::from_future(Box::pin(async move {
             match delivery.await {
-                Ok(Ok(d)) => Ok(Delivery {
-                    partition: d.partition as u32,
-                    offset: d.offset as u64,
-                }),
+                Ok(Ok(d)) => match (u32::try_from(d.partition), u64::try_from(d.offset)) {
+                    (Ok(partition), Ok(offset)) => Ok(Delivery { partition, offset }),
+                    // `acks=0` (a user option) acknowledges without an offset.
+                    _ => Err(BusError::Kafka {
+                        doing: "send a record",
+                        reason: format!(
+                            "the broker acknowledged without a partition and offset ({}/{}); \
+                             is acks=0 set? Twinlog needs acks=all",
+                            d.partition, d.offset
+                        ),
+                        retriable: false,
+                    }),
+                },
                 Ok(Err((e, _))) => Err(send_error(&topic, partition, e)),
                 Err(_) => Err(BusError::Closed),
             }

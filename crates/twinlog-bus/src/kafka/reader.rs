@@ -93,7 +93,7 @@ impl KafkaReader {
         tpl.add_partition_offset(
             &self.inner.wire(self.tp.topic.as_str()),
             self.tp.partition as i32,
-            Offset::Offset(offset as i64),
+            Offset::Offset(i64::try_from(offset).unwrap_or(i64::MAX)),
         )
         .map_err(|e| kafka_error("assign a partition", e))?;
         self.consumer
