@@ -11,7 +11,8 @@ use super::Exit;
 use super::publish::{Output, validate};
 use super::tail::{Printer, quiet_on_broken_pipe};
 use crate::cli::{
-    ConsumeArgs, GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs, TopicDescribeArgs,
+    BenchLogArgs, ConsumeArgs, GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs,
+    TopicDescribeArgs,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
@@ -528,4 +529,179 @@ async fn commit(
         }))?;
     }
     Ok(())
+}
+
+/// `bench log --bus kafka://…`: the Kafka bus beside raw librdkafka on the same cluster, in
+/// the same run, on one fresh topic (deleted after): produce `--records` values of `--size`
+/// bytes round-robin over `--partitions` with each (raw first, then the bus: same producer
+/// settings, idempotent, acks=all), then consume the topic's records with each (a raw
+/// group consumer, then the bus's). Reports both rates and the ratios.
+pub fn bench_log(global: &GlobalArgs, args: BenchLogArgs) -> Result<Exit> {
+    use rdkafka::consumer::Consumer as _;
+    use std::time::Instant;
+    let bus = connect(global)?;
+    let n = args.records;
+    let size = args.size as usize;
+    let name = topic_name(&unique_bench_topic())?;
+    let wire = name.to_string();
+    // The user's options go to the raw clients too, so both talk to the cluster alike.
+    let raw_config = |extra: &[(&str, &str)]| {
+        let mut c = rdkafka::ClientConfig::new();
+        c.set("bootstrap.servers", &bus.options().brokers);
+        for (k, v) in extra {
+            c.set(*k, *v);
+        }
+        for (k, v) in &bus.options().client_options {
+            c.set(k, v);
+        }
+        c
+    };
+    let value = vec![b'x'; size];
+    super::runtime()?.block_on(async {
+        bus.create_topic(&name, TopicSpec::new(args.partitions)).await?;
+        let result: Result<serde_json::Value> = async {
+            // Raw produce.
+            let raw: rdkafka::producer::FutureProducer = raw_config(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("linger.ms", "5"),
+                ("queue.buffering.max.messages", "1000000"),
+            ])
+            .create()?;
+            // Both producers are warm before they are timed (connections, leaders known).
+            for _ in 0..WARM_UP {
+                let rec = rdkafka::producer::FutureRecord::<(), [u8]>::to(&wire)
+                    .partition(0)
+                    .payload(&value);
+                raw.send(rec, std::time::Duration::from_secs(30))
+                    .await
+                    .map_err(|(e, _)| e)?;
+                bus.send(&name, producer_record(&None, Some(0), Bytes::copy_from_slice(&value)))
+                    .await?;
+            }
+            let start = Instant::now();
+            let mut pending: VecDeque<rdkafka::producer::DeliveryFuture> = VecDeque::new();
+            for i in 0..n {
+                let rec = rdkafka::producer::FutureRecord::<(), [u8]>::to(&wire)
+                    .partition((i % u64::from(args.partitions)) as i32)
+                    .payload(&value);
+                let mut rec = rec;
+                let f = loop {
+                    match raw.send_result(rec) {
+                        Ok(f) => break f,
+                        // A full local queue: wait for an acknowledgement to make room.
+                        Err((e, back))
+                            if e.rdkafka_error_code()
+                                == Some(rdkafka::error::RDKafkaErrorCode::QueueFull) =>
+                        {
+                            rec = back;
+                            match pending.pop_front() {
+                                Some(f) => {
+                                    f.await?.map_err(|(e, _)| e)?;
+                                }
+                                None => raw.poll(std::time::Duration::from_millis(10)),
+                            }
+                        }
+                        Err((e, _)) => return Err(e.into()),
+                    }
+                };
+                pending.push_back(f);
+                while pending.len() > 500_000 {
+                    pending.pop_front().expect("non-empty").await?.map_err(|(e, _)| e)?;
+                }
+            }
+            for f in pending {
+                f.await?.map_err(|(e, _)| e)?;
+            }
+            let raw_produce = n as f64 / start.elapsed().as_secs_f64();
+            // Bus produce.
+            let start = Instant::now();
+            let mut pending = VecDeque::new();
+            for i in 0..n {
+                let r = producer_record(
+                    &None,
+                    Some((i % u64::from(args.partitions)) as u32),
+                    Bytes::copy_from_slice(&value),
+                );
+                pending.push_back(bus.send(&name, r));
+                while pending.len() > 500_000 {
+                    pending.pop_front().expect("non-empty").await?;
+                }
+            }
+            for f in pending {
+                f.await?;
+            }
+            let bus_produce = n as f64 / start.elapsed().as_secs_f64();
+            let total = 2 * (n + WARM_UP);
+            // Raw consume (a group of one, from the start).
+            let group = format!("{wire}-raw");
+            let consumer: rdkafka::consumer::StreamConsumer = raw_config(&[
+                ("group.id", group.as_str()),
+                ("auto.offset.reset", "earliest"),
+                ("enable.auto.commit", "false"),
+            ])
+            .create()?;
+            consumer.subscribe(&[wire.as_str()])?;
+            let start = Instant::now();
+            let mut got = 0u64;
+            let mut bytes = 0usize;
+            while got < total {
+                let m = consumer.recv().await?;
+                bytes += m.payload_len();
+                got += 1;
+            }
+            let raw_consume = total as f64 / start.elapsed().as_secs_f64();
+            drop(consumer);
+            // Bus consume.
+            let group = GroupId::new(&format!("{wire}-bus"))?;
+            let mut c = bus.subscribe(&group, std::slice::from_ref(&name), Arc::new(NoopListener)).await?;
+            let start = Instant::now();
+            let mut got = 0u64;
+            while got < total {
+                for r in c.poll(READ_BATCH).await? {
+                    bytes += r.record.value.as_ref().map_or(0, Bytes::len);
+                    got += 1;
+                }
+            }
+            let bus_consume = total as f64 / start.elapsed().as_secs_f64();
+            c.close().await?;
+            std::hint::black_box(bytes);
+            Ok(serde_json::json!({
+                "records": n,
+                "record_size": size,
+                "partitions": args.partitions,
+                "brokers": bus.options().brokers,
+                "produce": {"raw_per_s": raw_produce, "bus_per_s": bus_produce, "ratio": bus_produce / raw_produce},
+                "consume": {"records": total, "raw_per_s": raw_consume, "bus_per_s": bus_consume, "ratio": bus_consume / raw_consume},
+            }))
+        }
+        .await;
+        // The bench topic goes whatever happened.
+        let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+            raw_config(&[]).create()?;
+        let _ = admin
+            .delete_topics(&[wire.as_str()], &rdkafka::admin::AdminOptions::new())
+            .await;
+        let report = result?;
+        if args.json {
+            super::print_json(&report)?;
+        } else {
+            let p = &report["produce"];
+            let c = &report["consume"];
+            outln!("{} records of {} bytes, {} partition(s), on {}", n, size, args.partitions, bus.options().brokers)?;
+            outln!("produce   raw librdkafka {:>12.0} records/s   Kafka bus {:>12.0} records/s   ratio {:.2}", p["raw_per_s"].as_f64().unwrap_or(0.0), p["bus_per_s"].as_f64().unwrap_or(0.0), p["ratio"].as_f64().unwrap_or(0.0))?;
+            outln!("consume   raw librdkafka {:>12.0} records/s   Kafka bus {:>12.0} records/s   ratio {:.2}", c["raw_per_s"].as_f64().unwrap_or(0.0), c["bus_per_s"].as_f64().unwrap_or(0.0), c["ratio"].as_f64().unwrap_or(0.0))?;
+        }
+        Ok(Exit::Success)
+    })
+}
+
+/// Records each producer sends (and waits for) before it is timed.
+const WARM_UP: u64 = 100;
+
+fn unique_bench_topic() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("twinlog-bench-{}-{nanos}", std::process::id())
 }

@@ -109,13 +109,14 @@ fn on_bus(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exit> {
         Command::Publish(args) => kafka::publish(global, args),
         Command::Tail(args) => kafka::tail(global, args),
         Command::Consume(args) => kafka::consume(global, args),
+        Command::Bench(BenchCommand::Log(args)) => kafka::bench_log(global, args),
         // Commands that never touch the log run as they are.
         Command::Module(ModuleCommand::Check(args)) => module::check(args),
         Command::Module(ModuleCommand::Test(args)) => module::test(args),
         Command::Module(ModuleCommand::Fmt(args)) => module::fmt(args),
         Command::Bench(BenchCommand::Lang(args)) => bench::lang(args),
         _ => anyhow::bail!(
-            "--bus (TWINLOG_BUS) works with `topic`, `publish`, `tail` and `consume` for now; the server, \
+            "--bus (TWINLOG_BUS) works with `topic`, `publish`, `tail`, `consume` and `bench log` for now; the server, \
              modules and benchmarks run on the embedded log in --data-dir (unset TWINLOG_BUS or \
              drop --bus)"
         ),

@@ -217,7 +217,7 @@ fn kafka_options_are_checked_and_secrets_never_printed() {
     assert!(
         serve
             .stderr
-            .contains("works with `topic`, `publish`, `tail` and `consume`"),
+            .contains("works with `topic`, `publish`, `tail`, `consume` and `bench log`"),
         "{}",
         serve.stderr
     );
@@ -539,5 +539,41 @@ fn two_processes_share_a_group_and_one_takes_over_when_the_other_stops() {
         b_read.len(),
         twice.len(),
         taken_over_twice.len()
+    );
+}
+
+/// `bench log --bus` measures raw librdkafka and the Kafka bus in one run and cleans up.
+#[test]
+fn bench_log_on_kafka_reports_both_rates_and_the_ratios() {
+    let env = Env::new();
+    let bus = format!("kafka://{}", broker());
+    let report = env
+        .run(&kafka_args(
+            &bus,
+            &["bench", "log", "--records", "300", "--json"],
+        ))
+        .success()
+        .json_lines();
+    for side in ["produce", "consume"] {
+        let r = &report[0][side];
+        let (raw, ours) = (
+            r["raw_per_s"].as_f64().unwrap(),
+            r["bus_per_s"].as_f64().unwrap(),
+        );
+        assert!(raw > 0.0 && ours > 0.0, "{report:?}");
+        assert!((r["ratio"].as_f64().unwrap() - ours / raw).abs() < 1e-9);
+    }
+    assert_eq!(report[0]["consume"]["records"], 2 * (300 + 100));
+    let left = env
+        .run(&kafka_args(&bus, &["topic", "list", "--json"]))
+        .success()
+        .json_lines();
+    assert!(
+        !left[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"].as_str().unwrap().starts_with("twinlog-bench-")),
+        "the bench topic is deleted: {left:?}"
     );
 }
