@@ -227,7 +227,6 @@ impl KafkaConsumer {
             state: state.clone(),
         };
         let wire_group = bus.wire(group.as_str());
-        let fetch = options.fetch_records.max(1).to_string();
         let consumer: StreamConsumer<GroupContext> = bus
             .options
             .config(&[
@@ -244,7 +243,6 @@ impl KafkaConsumer {
                 ),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
-                ("queued.min.messages", fetch.as_str()),
             ])
             .create_with_context(context)
             .map_err(|e| {
@@ -324,35 +322,46 @@ impl KafkaConsumer {
         }
     }
 
-    /// Up to `max` records of the partition of `first`, from what is pending and fetched now.
+    /// Up to `max` records of the partition of `first` (already accepted), from what is
+    /// pending and fetched now, accepted together: one ownership check and one lock per
+    /// batch, not per record. Empty if the partition was revoked meanwhile (a fetch may run
+    /// a rebalance callback): nothing of it is handed out after `on_revoked`.
     fn batch_from(
         &mut self,
         first: StoredRecord,
         max: usize,
     ) -> Result<Vec<StoredRecord>, BusError> {
-        let partition = (first.topic.clone(), first.partition);
-        let mut out = vec![first];
+        let topic = first.topic.clone();
+        let partition = first.partition;
+        let same = |r: &StoredRecord| r.partition == partition && *r.topic == *topic;
+        let mut more = Vec::new();
         let mut i = 0;
-        while out.len() < max && i < self.pending.len() {
-            if (self.pending[i].topic.clone(), self.pending[i].partition) == partition {
-                let r = self.pending.remove(i).expect("index in range");
-                if let Some(r) = self.accept(r) {
-                    out.push(r);
-                }
+        while more.len() + 1 < max && i < self.pending.len() {
+            if same(&self.pending[i]) {
+                more.push(self.pending.remove(i).expect("index in range"));
             } else {
                 i += 1;
             }
         }
-        while out.len() < max {
+        while more.len() + 1 < max {
             match self.try_fetch()? {
-                Some(Some(r)) if (r.topic.clone(), r.partition) == partition => {
-                    if let Some(r) = self.accept(r) {
-                        out.push(r);
-                    }
-                }
+                Some(Some(r)) if same(&r) => more.push(r),
                 Some(Some(r)) => self.pending.push_back(r),
                 Some(None) => {}
                 None => break,
+            }
+        }
+        let tp = TopicPartition::new(TopicName::new(&topic)?, partition);
+        let mut st = self.state();
+        let Some(pos) = st.owned.get_mut(&tp) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(more.len() + 1);
+        out.push(first);
+        for r in more {
+            if r.offset >= *pos {
+                *pos = r.offset + 1;
+                out.push(r);
             }
         }
         Ok(out)
@@ -387,7 +396,10 @@ impl Consumer for KafkaConsumer {
                 // Pending records first (of partitions still owned, past the position).
                 while let Some(r) = self.pending.pop_front() {
                     if let Some(r) = self.accept(r) {
-                        return self.batch_from(r, max);
+                        let batch = self.batch_from(r, max)?;
+                        if !batch.is_empty() {
+                            return Ok(batch);
+                        }
                     }
                 }
                 let r = {
@@ -400,7 +412,10 @@ impl Consumer for KafkaConsumer {
                 };
                 self.check_error()?;
                 if let Some(r) = r.and_then(|r| self.accept(r)) {
-                    return self.batch_from(r, max);
+                    let batch = self.batch_from(r, max)?;
+                    if !batch.is_empty() {
+                        return Ok(batch);
+                    }
                 }
             }
         })
