@@ -80,15 +80,25 @@ pub fn run_cmd_bytes(mut cmd: Command, stdin: Option<&[u8]>) -> Run {
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn twinlog");
-    if let Some(input) = stdin {
+    // Stdin is written from its own thread while this one reads stdout: writing it all first
+    // deadlocks once the child blocks on a full stdout pipe before it has read its input.
+    let writer = stdin.map(|input| {
         let mut pipe = child.stdin.take().expect("stdin piped");
-        pipe.write_all(input).expect("write stdin");
+        let input = input.to_vec();
+        std::thread::spawn(move || {
+            // The child may exit without reading everything (a bad line stops it).
+            let _ = pipe.write_all(&input);
+        })
+    });
+    let output = child.wait_with_output().expect("wait for twinlog");
+    if let Some(w) = writer {
+        w.join().expect("stdin writer");
     }
     let Output {
         status,
         stdout,
         stderr,
-    } = child.wait_with_output().expect("wait for twinlog");
+    } = output;
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8(stdout).expect("utf-8 stdout"),
