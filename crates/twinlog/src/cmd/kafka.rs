@@ -9,14 +9,14 @@
 
 use super::Exit;
 use super::publish::{Output, validate};
-use super::tail::{Printer, quiet_on_broken_pipe};
+use super::tail::{Printer, print_followed, quiet_on_broken_pipe};
+use super::topic::{TopicJson, print_describe, print_list};
 use crate::cli::{
     BenchLogArgs, ConsumeArgs, GlobalArgs, PublishArgs, TailArgs, TopicCreateArgs,
     TopicDescribeArgs,
 };
 use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::io::BufRead;
 use std::sync::Arc;
@@ -70,7 +70,7 @@ pub fn topic_create(global: &GlobalArgs, args: TopicCreateArgs) -> Result<Exit> 
     super::runtime()?.block_on(async {
         bus.create_topic(&name, spec).await?;
         if args.json.json {
-            super::print_json(&TopicJson::of(&bus.describe_topic(&name).await?))?;
+            super::print_json(&TopicJson::of_bus(&bus.describe_topic(&name).await?))?;
         } else {
             let kind = if args.compacted { ", compacted" } else { "" };
             outln!(
@@ -90,37 +90,13 @@ pub fn topic_list(global: &GlobalArgs, json: bool) -> Result<Exit> {
     super::runtime()?.block_on(async {
         let mut topics = Vec::new();
         for name in bus.list_topics().await? {
-            topics.push(TopicJson::of(&bus.describe_topic(&name).await?));
+            topics.push(TopicJson::of_bus(&bus.describe_topic(&name).await?));
         }
         if json {
             super::print_json(&topics)?;
             return Ok(Exit::Success);
         }
-        if topics.is_empty() {
-            outln!("no topics; create one with `twinlog topic create NAME --bus …`")?;
-            return Ok(Exit::Success);
-        }
-        let width = topics
-            .iter()
-            .map(|t| t.name.len())
-            .max()
-            .unwrap_or(5)
-            .max(5);
-        outln!(
-            "{:<width$}  {:>10}  {:>12}  FLAGS",
-            "TOPIC",
-            "PARTITIONS",
-            "RECORDS"
-        )?;
-        for t in &topics {
-            let flags = if t.compacted { "compacted" } else { "" };
-            outln!(
-                "{:<width$}  {:>10}  {:>12}  {flags}",
-                t.name,
-                t.partitions.len(),
-                t.records()
-            )?;
-        }
+        print_list(&topics, "`twinlog topic create NAME --bus …`")?;
         Ok(Exit::Success)
     })
 }
@@ -129,91 +105,14 @@ pub fn topic_describe(global: &GlobalArgs, args: TopicDescribeArgs) -> Result<Ex
     let bus = connect(global)?;
     let name = topic_name(&args.name)?;
     super::runtime()?.block_on(async {
-        let t = TopicJson::of(&bus.describe_topic(&name).await?);
+        let t = TopicJson::of_bus(&bus.describe_topic(&name).await?);
         if args.json.json {
             super::print_json(&t)?;
             return Ok(Exit::Success);
         }
-        outln!("topic       {}", t.name)?;
-        outln!("cluster     {}", bus.options().brokers)?;
-        outln!("compacted   {}", if t.compacted { "yes" } else { "no" })?;
-        outln!(
-            "retention   {}",
-            match (t.retention_bytes, t.retention_age_s) {
-                (None, None) => "none (keep everything)".to_string(),
-                (b, a) => [
-                    b.map(|b| format!("{} per partition", super::human_bytes(b))),
-                    a.map(|a| format!("{a} s")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", "),
-            }
-        )?;
-        outln!()?;
-        outln!(
-            "{:>9}  {:>12}  {:>12}  {:>12}",
-            "PARTITION",
-            "START",
-            "END",
-            "RECORDS"
-        )?;
-        for p in &t.partitions {
-            outln!(
-                "{:>9}  {:>12}  {:>12}  {:>12}",
-                p.partition,
-                p.start_offset,
-                p.end_offset,
-                p.end_offset - p.start_offset
-            )?;
-        }
+        print_describe(&t, Some(&bus.options().brokers))?;
         Ok(Exit::Success)
     })
-}
-
-/// A topic on Kafka as JSON (the embedded log's shape without sizes and segments).
-#[derive(Debug, Serialize)]
-struct TopicJson {
-    name: String,
-    compacted: bool,
-    retention_bytes: Option<u64>,
-    retention_age_s: Option<u64>,
-    partitions: Vec<PartitionJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct PartitionJson {
-    partition: u32,
-    start_offset: u64,
-    end_offset: u64,
-}
-
-impl TopicJson {
-    fn of(d: &twinlog_bus::TopicDescription) -> TopicJson {
-        TopicJson {
-            name: d.name.to_string(),
-            compacted: d.spec.compacted,
-            retention_bytes: d.spec.retention_bytes,
-            retention_age_s: d.spec.retention_age.map(|a| a.as_secs()),
-            partitions: d
-                .partitions
-                .iter()
-                .map(|p| PartitionJson {
-                    partition: p.partition,
-                    start_offset: p.start_offset,
-                    end_offset: p.end_offset,
-                })
-                .collect(),
-        }
-    }
-
-    fn records(&self) -> u64 {
-        self.partitions
-            .iter()
-            .map(|p| p.end_offset - p.start_offset)
-            .sum()
-    }
 }
 
 fn producer_record(
@@ -402,7 +301,7 @@ pub fn tail(global: &GlobalArgs, args: TailArgs) -> Result<Exit> {
             quiet_on_broken_pipe(printer.flush())?;
             return Ok(Exit::Success);
         }
-        let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
         for (tp, from, _) in starts {
             let mut reader = bus.reader(&tp, StartAt::Offset(from)).await?;
             let tx = tx.clone();
@@ -417,26 +316,7 @@ pub fn tail(global: &GlobalArgs, args: TailArgs) -> Result<Exit> {
             });
         }
         drop(tx);
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        let followed: Result<()> = async {
-            loop {
-                tokio::select! {
-                    biased;
-                    _ = &mut ctrl_c => return Ok(()),
-                    batch = rx.recv() => {
-                        let Some(batch) = batch else { return Ok(()) };
-                        for rec in &batch.context("cannot follow the topic")? {
-                            if !printer.print(rec)? {
-                                return Ok(());
-                            }
-                        }
-                        printer.flush()?;
-                    }
-                }
-            }
-        }
-        .await;
+        let followed = print_followed(rx, &mut printer).await;
         quiet_on_broken_pipe(followed.and_then(|()| printer.flush()))?;
         Ok(Exit::Success)
     })

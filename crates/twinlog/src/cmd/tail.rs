@@ -101,7 +101,7 @@ async fn follow(
     starts: Vec<(u32, u64)>,
     printer: &mut Printer<'_>,
 ) -> Result<()> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
     for (p, from) in starts {
         let mut follower = log.subscribe(topic, p, from)?;
         let tx = tx.clone();
@@ -116,6 +116,18 @@ async fn follow(
         });
     }
     drop(tx);
+    print_followed(rx, printer).await
+}
+
+/// Prints the batches the per-partition followers send until they stop, `--max` is
+/// reached or Ctrl-C (the log's followers here, the Kafka bus's readers in `cmd::kafka`).
+pub(super) async fn print_followed<E>(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<StoredRecord>, E>>,
+    printer: &mut Printer<'_>,
+) -> Result<()>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     // One Ctrl-C future for the whole loop, polled first: a signal is never lost to a race
     // with a ready batch.
     let ctrl_c = tokio::signal::ctrl_c();

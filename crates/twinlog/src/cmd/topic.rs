@@ -42,40 +42,60 @@ pub fn list(data_dir: &Path, json: bool) -> Result<Exit> {
         print_json(&topics)?;
         return Ok(Exit::Success);
     }
+    print_list(&topics, "`twinlog topic create NAME`")?;
+    Ok(Exit::Success)
+}
+
+/// `topic list`'s table (SIZE only where the bus knows sizes: the embedded log).
+pub(super) fn print_list(topics: &[TopicJson], create_hint: &str) -> Result<()> {
     if topics.is_empty() {
-        outln!("no topics; create one with `twinlog topic create NAME`")?;
-        return Ok(Exit::Success);
+        outln!("no topics; create one with {create_hint}")?;
+        return Ok(());
     }
+    let sized = topics.iter().all(TopicJson::sized);
     let width = topics
         .iter()
         .map(|t| t.name.len())
         .max()
         .unwrap_or(5)
         .max(5);
-    outln!(
-        "{:<width$}  {:>10}  {:>12}  {:>10}  FLAGS",
-        "TOPIC",
-        "PARTITIONS",
-        "RECORDS",
-        "SIZE"
-    )?;
-    for t in &topics {
-        let records: u64 = t
-            .partitions
-            .iter()
-            .map(|p| p.end_offset - p.start_offset)
-            .sum();
-        let size: u64 = t.partitions.iter().map(|p| p.size_bytes).sum();
-        let flags = if t.compacted { "compacted" } else { "" };
+    if sized {
         outln!(
-            "{:<width$}  {:>10}  {:>12}  {:>10}  {flags}",
-            t.name,
-            t.partitions.len(),
-            records,
-            human_bytes(size)
+            "{:<width$}  {:>10}  {:>12}  {:>10}  FLAGS",
+            "TOPIC",
+            "PARTITIONS",
+            "RECORDS",
+            "SIZE"
+        )?;
+    } else {
+        outln!(
+            "{:<width$}  {:>10}  {:>12}  FLAGS",
+            "TOPIC",
+            "PARTITIONS",
+            "RECORDS"
         )?;
     }
-    Ok(Exit::Success)
+    for t in topics {
+        let flags = if t.compacted { "compacted" } else { "" };
+        if sized {
+            let size: u64 = t.partitions.iter().filter_map(|p| p.size_bytes).sum();
+            outln!(
+                "{:<width$}  {:>10}  {:>12}  {:>10}  {flags}",
+                t.name,
+                t.partitions.len(),
+                t.records(),
+                human_bytes(size)
+            )?;
+        } else {
+            outln!(
+                "{:<width$}  {:>10}  {:>12}  {flags}",
+                t.name,
+                t.partitions.len(),
+                t.records()
+            )?;
+        }
+    }
+    Ok(())
 }
 
 pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
@@ -85,7 +105,17 @@ pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
         print_json(&topic)?;
         return Ok(Exit::Success);
     }
+    print_describe(&topic, None)?;
+    Ok(Exit::Success)
+}
+
+/// `topic describe`'s text: settings, then a line per partition (SIZE and SEGMENTS where
+/// the bus knows them); `cluster` names the Kafka cluster described.
+pub(super) fn print_describe(topic: &TopicJson, cluster: Option<&str>) -> Result<()> {
     outln!("topic       {}", topic.name)?;
+    if let Some(c) = cluster {
+        outln!("cluster     {c}")?;
+    }
     outln!("compacted   {}", if topic.compacted { "yes" } else { "no" })?;
     outln!(
         "retention   {}",
@@ -102,32 +132,55 @@ pub fn describe(data_dir: &Path, args: TopicDescribeArgs) -> Result<Exit> {
         }
     )?;
     outln!()?;
-    outln!(
-        "{:>9}  {:>12}  {:>12}  {:>12}  {:>10}  {:>8}",
-        "PARTITION",
-        "START",
-        "END",
-        "RECORDS",
-        "SIZE",
-        "SEGMENTS"
-    )?;
-    for p in &topic.partitions {
+    let sized = topic.sized();
+    if sized {
         outln!(
             "{:>9}  {:>12}  {:>12}  {:>12}  {:>10}  {:>8}",
-            p.partition,
-            p.start_offset,
-            p.end_offset,
-            p.end_offset - p.start_offset,
-            human_bytes(p.size_bytes),
-            p.segments
+            "PARTITION",
+            "START",
+            "END",
+            "RECORDS",
+            "SIZE",
+            "SEGMENTS"
+        )?;
+    } else {
+        outln!(
+            "{:>9}  {:>12}  {:>12}  {:>12}",
+            "PARTITION",
+            "START",
+            "END",
+            "RECORDS"
         )?;
     }
-    Ok(Exit::Success)
+    for p in &topic.partitions {
+        let records = p.end_offset - p.start_offset;
+        match (p.size_bytes, p.segments) {
+            (Some(size), Some(segments)) => outln!(
+                "{:>9}  {:>12}  {:>12}  {:>12}  {:>10}  {:>8}",
+                p.partition,
+                p.start_offset,
+                p.end_offset,
+                records,
+                human_bytes(size),
+                segments
+            )?,
+            _ => outln!(
+                "{:>9}  {:>12}  {:>12}  {:>12}",
+                p.partition,
+                p.start_offset,
+                p.end_offset,
+                records
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// The JSON shape of a topic (an edge DTO: the log's types stay free of serde).
+/// Sizes and segments are the embedded log's; a Kafka topic has none (the fields are left
+/// out of its JSON).
 #[derive(Debug, Serialize)]
-struct TopicJson {
+pub(super) struct TopicJson {
     name: String,
     compacted: bool,
     retention_bytes: Option<u64>,
@@ -140,8 +193,44 @@ struct PartitionJson {
     partition: u32,
     start_offset: u64,
     end_offset: u64,
-    size_bytes: u64,
-    segments: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    segments: Option<usize>,
+}
+
+impl TopicJson {
+    /// A topic as a bus describes it (no sizes).
+    pub(super) fn of_bus(d: &twinlog_bus::TopicDescription) -> TopicJson {
+        TopicJson {
+            name: d.name.to_string(),
+            compacted: d.spec.compacted,
+            retention_bytes: d.spec.retention_bytes,
+            retention_age_s: d.spec.retention_age.map(|a| a.as_secs()),
+            partitions: d
+                .partitions
+                .iter()
+                .map(|p| PartitionJson {
+                    partition: p.partition,
+                    start_offset: p.start_offset,
+                    end_offset: p.end_offset,
+                    size_bytes: None,
+                    segments: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn sized(&self) -> bool {
+        self.partitions.iter().all(|p| p.size_bytes.is_some())
+    }
+
+    fn records(&self) -> u64 {
+        self.partitions
+            .iter()
+            .map(|p| p.end_offset - p.start_offset)
+            .sum()
+    }
 }
 
 impl From<&TopicDescription> for TopicJson {
@@ -158,8 +247,8 @@ impl From<&TopicDescription> for TopicJson {
                     partition: p.partition,
                     start_offset: p.start_offset,
                     end_offset: p.end_offset,
-                    size_bytes: p.size_bytes,
-                    segments: p.segments,
+                    size_bytes: Some(p.size_bytes),
+                    segments: Some(p.segments),
                 })
                 .collect(),
         }
