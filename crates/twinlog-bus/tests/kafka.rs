@@ -81,3 +81,60 @@ fn kafka_urls_name_every_broker_with_a_port() {
     let o = o.option("sasl.password", "hunter2");
     assert!(!format!("{o:?}").contains("hunter2"));
 }
+
+/// A loopback port nothing listens on (bound, then released).
+fn dead_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn an_unreachable_cluster_fails_each_call_with_a_retriable_error() {
+    use std::sync::Arc;
+    use twinlog_bus::{Bus, BusError, GroupId, NoopListener};
+    use twinlog_core::{Record, Timestamp, TopicName};
+
+    let mut options = KafkaOptions::new(format!("127.0.0.1:{}", dead_port()));
+    options.request_timeout = Duration::from_secs(1);
+    // librdkafka connects in the background: creating the clients succeeds.
+    let bus = KafkaBus::connect(options).expect("clients are created without a broker");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let topic = TopicName::new("t").expect("name");
+    let unreachable = |what: &str, r: Result<(), BusError>| match r {
+        Err(BusError::Kafka {
+            retriable: true,
+            reason,
+            ..
+        }) => assert!(
+            reason.contains("BrokerTransportFailure")
+                || reason.contains("AllBrokersDown")
+                || reason.contains("TimedOut"),
+            "{what}: {reason}"
+        ),
+        other => panic!("{what}: expected a retriable Kafka error, got {other:?}"),
+    };
+    rt.block_on(async {
+        // Each call gives up after the request timeout (the outer bound only keeps a
+        // regression from hanging the suite).
+        let bounded = Duration::from_secs(30);
+        let listed = tokio::time::timeout(bounded, bus.list_topics())
+            .await
+            .expect("list gives up");
+        unreachable("list_topics", listed.map(drop));
+        let sent = tokio::time::timeout(
+            bounded,
+            bus.send(&topic, Record::new(Timestamp::from_millis(1), &b"v"[..]).into()),
+        )
+        .await
+        .expect("send gives up");
+        unreachable("send", sent.map(drop));
+        let group = GroupId::new("g").expect("group");
+        let joined = tokio::time::timeout(
+            bounded,
+            bus.subscribe(&group, std::slice::from_ref(&topic), Arc::new(NoopListener)),
+        )
+        .await
+        .expect("subscribe gives up");
+        unreachable("subscribe", joined.map(drop));
+    });
+}

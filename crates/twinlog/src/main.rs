@@ -20,10 +20,12 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The server says what it does; a one-shot command speaks only when something is wrong.
+    // librdkafka logs every failed connection attempt; a one-shot command reports the
+    // failure that persists as its error instead (`RUST_LOG=librdkafka=info,rdkafka=info` shows them).
     init_tracing(if matches!(cli.command, cli::Command::Serve(_)) {
         "info"
     } else {
-        "warn"
+        "warn,librdkafka=off,rdkafka=off"
     });
     match cmd::run(cli) {
         Ok(cmd::Exit::Success) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@
 //! - Commits are synchronous (`CommitMode::Sync`, off the async threads) and fenced: every
 //!   partition must be owned now.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,10 +27,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use twinlog_core::{StoredRecord, Timestamp, TopicName};
 
 use super::reader::to_stored;
-use super::{Inner, blocking, kafka_error};
+use super::{FETCH_QUEUE_BACKOFF, Inner, blocking, kafka_error};
 use crate::api::{Assignment, BoxFuture, Consumer, RebalanceListener};
 use crate::error::BusError;
 use crate::types::{ConsumerOptions, GroupId, OffsetReset, TopicPartition};
+
+/// Records a poll files from what librdkafka has fetched before choosing a batch, at least.
+const FETCH_AHEAD: usize = 1024;
 
 /// What the consumer and its rebalance callback share.
 #[derive(Default)]
@@ -41,6 +44,9 @@ struct State {
     closed: bool,
     /// An error of a callback (a committed-offset lookup failed), reported by the next poll.
     error: Option<BusError>,
+    /// Partitions revoked since the consumer last looked: what it fetched of them before is
+    /// dropped (were one reassigned, its records start again at the committed offset).
+    revoked: Vec<TopicPartition>,
 }
 
 pub(super) struct GroupContext {
@@ -164,6 +170,7 @@ impl ConsumerContext for GroupContext {
                     for tp in &revoked {
                         st.owned.remove(tp);
                     }
+                    st.revoked.extend(revoked);
                 }
                 let _ = base.incremental_unassign(tpl);
             }
@@ -181,8 +188,8 @@ pub struct KafkaConsumer {
     group: GroupId,
     consumer: Option<Arc<StreamConsumer<GroupContext>>>,
     state: Arc<Mutex<State>>,
-    /// Records fetched for other partitions than the one a poll returned, in fetch order.
-    pending: VecDeque<StoredRecord>,
+    /// Records fetched and not yet handed out.
+    fetched: Fetched,
     /// Logical topic names by wire name (shared `Arc<str>`s for the records).
     names: BTreeMap<String, Arc<str>>,
 }
@@ -243,6 +250,7 @@ impl KafkaConsumer {
                 ),
                 ("session.timeout.ms", "10000"),
                 ("heartbeat.interval.ms", "1000"),
+                FETCH_QUEUE_BACKOFF,
             ])
             .create_with_context(context)
             .map_err(|e| {
@@ -264,7 +272,7 @@ impl KafkaConsumer {
             group,
             consumer: Some(Arc::new(consumer)),
             state,
-            pending: VecDeque::new(),
+            fetched: Fetched::default(),
             names,
         })
     }
@@ -285,34 +293,41 @@ impl KafkaConsumer {
         }
     }
 
-    /// Takes a fetched record if it is still wanted (partition owned, at or past the
-    /// position), moving the position past it.
-    fn accept(&self, r: StoredRecord) -> Option<StoredRecord> {
-        let tp = TopicPartition::new(TopicName::new(&r.topic).ok()?, r.partition);
-        let mut st = self.state();
-        let pos = st.owned.get_mut(&tp)?;
-        if r.offset < *pos {
-            return None;
-        }
-        *pos = r.offset + 1;
-        Some(r)
-    }
-
     fn convert(&self, m: &rdkafka::message::BorrowedMessage<'_>) -> Option<StoredRecord> {
         use rdkafka::Message as _;
         let name = self.names.get(m.topic())?;
         Some(to_stored(name, m))
     }
 
-    /// One fetched record if librdkafka has one now (runs rebalance callbacks; never waits).
-    fn try_fetch(&self) -> Result<Option<Option<StoredRecord>>, BusError> {
-        let consumer = self.consumer()?;
-        let mut fut = pin!(consumer.recv());
-        match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(Ok(m)) => Ok(Some(self.convert(&m))),
-            Poll::Ready(Err(e)) => Err(kafka_error("poll the group", e)),
-            Poll::Pending => Ok(None),
+    /// Files a fetched message, after forgetting what was fetched of partitions revoked by
+    /// the callbacks that ran in the same fetch (they run before its message is returned).
+    fn file(&mut self, m: Option<StoredRecord>) {
+        let revoked = std::mem::take(&mut self.state().revoked);
+        for tp in revoked {
+            self.fetched.forget(tp.topic.as_str(), tp.partition);
         }
+        if let Some(r) = m {
+            self.fetched.push(r);
+        }
+    }
+
+    /// Files what librdkafka has fetched now, up to `limit` records held (runs rebalance
+    /// callbacks; never waits).
+    fn fetch_ready(&mut self, limit: usize) -> Result<(), BusError> {
+        while self.fetched.len < limit {
+            let consumer = self.consumer()?.clone();
+            let mut fut = pin!(consumer.recv());
+            let m = match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                Poll::Ready(Ok(m)) => self.convert(&m),
+                Poll::Ready(Err(e)) => return Err(kafka_error("poll the group", e)),
+                Poll::Pending => {
+                    self.file(None);
+                    return Ok(());
+                }
+            };
+            self.file(m);
+        }
+        Ok(())
     }
 
     fn check_error(&self) -> Result<(), BusError> {
@@ -322,49 +337,71 @@ impl KafkaConsumer {
         }
     }
 
-    /// Up to `max` records of the partition of `first` (already accepted), from what is
-    /// pending and fetched now, accepted together: one ownership check and one lock per
-    /// batch, not per record. Empty if the partition was revoked meanwhile (a fetch may run
-    /// a rebalance callback): nothing of it is handed out after `on_revoked`.
-    fn batch_from(
-        &mut self,
-        first: StoredRecord,
-        max: usize,
-    ) -> Result<Vec<StoredRecord>, BusError> {
-        let topic = first.topic.clone();
-        let partition = first.partition;
-        let same = |r: &StoredRecord| r.partition == partition && *r.topic == *topic;
-        let mut more = Vec::new();
-        let mut i = 0;
-        while more.len() + 1 < max && i < self.pending.len() {
-            if same(&self.pending[i]) {
-                more.push(self.pending.remove(i).expect("index in range"));
-            } else {
-                i += 1;
+    /// The next batch of the partitions in turn that is still wanted: records of a partition
+    /// owned now, at or past its position (which moves past them). One ownership check and
+    /// one lock per batch, not per record.
+    fn next_batch(&mut self, max: usize) -> Result<Option<Vec<StoredRecord>>, BusError> {
+        while let Some((topic, partition, records)) = self.fetched.take(max) {
+            let tp = TopicPartition::new(TopicName::new(&topic)?, partition);
+            let mut st = self.state();
+            let Some(pos) = st.owned.get_mut(&tp) else {
+                continue;
+            };
+            let mut out = Vec::with_capacity(records.len());
+            for r in records {
+                if r.offset >= *pos {
+                    *pos = r.offset + 1;
+                    out.push(r);
+                }
+            }
+            if !out.is_empty() {
+                return Ok(Some(out));
             }
         }
-        while more.len() + 1 < max {
-            match self.try_fetch()? {
-                Some(Some(r)) if same(&r) => more.push(r),
-                Some(Some(r)) => self.pending.push_back(r),
-                Some(None) => {}
-                None => break,
-            }
+        Ok(None)
+    }
+}
+
+/// Fetched records not yet handed out: one queue per partition in fetch order, and the
+/// partitions with records in the order they are served (in turn, as the trait asks).
+#[derive(Default)]
+struct Fetched {
+    queues: HashMap<(Arc<str>, u32), VecDeque<StoredRecord>>,
+    /// Exactly the partitions whose queue is non-empty.
+    turn: VecDeque<(Arc<str>, u32)>,
+    len: usize,
+}
+
+impl Fetched {
+    fn push(&mut self, r: StoredRecord) {
+        let key = (r.topic.clone(), r.partition);
+        let q = self.queues.entry(key).or_default();
+        if q.is_empty() {
+            self.turn.push_back((r.topic.clone(), r.partition));
         }
-        let tp = TopicPartition::new(TopicName::new(&topic)?, partition);
-        let mut st = self.state();
-        let Some(pos) = st.owned.get_mut(&tp) else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::with_capacity(more.len() + 1);
-        out.push(first);
-        for r in more {
-            if r.offset >= *pos {
-                *pos = r.offset + 1;
-                out.push(r);
-            }
+        q.push_back(r);
+        self.len += 1;
+    }
+
+    /// Up to `max` records of the next partition in turn; it goes to the back of the turn if
+    /// it has more.
+    fn take(&mut self, max: usize) -> Option<(Arc<str>, u32, Vec<StoredRecord>)> {
+        let key = self.turn.pop_front()?;
+        let q = self.queues.get_mut(&key)?;
+        let n = q.len().min(max);
+        let out: Vec<StoredRecord> = q.drain(..n).collect();
+        self.len -= n;
+        if !q.is_empty() {
+            self.turn.push_back(key.clone());
         }
-        Ok(out)
+        Some((key.0, key.1, out))
+    }
+
+    fn forget(&mut self, topic: &str, partition: u32) {
+        if let Some(q) = self.queues.remove(&(Arc::from(topic), partition)) {
+            self.len -= q.len();
+            self.turn.retain(|(t, p)| !(*p == partition && **t == *topic));
+        }
     }
 }
 
@@ -393,14 +430,12 @@ impl Consumer for KafkaConsumer {
             let max = max.max(1);
             loop {
                 self.check_error()?;
-                // Pending records first (of partitions still owned, past the position).
-                while let Some(r) = self.pending.pop_front() {
-                    if let Some(r) = self.accept(r) {
-                        let batch = self.batch_from(r, max)?;
-                        if !batch.is_empty() {
-                            return Ok(batch);
-                        }
-                    }
+                // What librdkafka holds already, so that a batch can fill up and the
+                // partitions take turns.
+                self.fetch_ready(max.saturating_mul(4).max(FETCH_AHEAD))?;
+                self.check_error()?;
+                if let Some(batch) = self.next_batch(max)? {
+                    return Ok(batch);
                 }
                 let r = {
                     let consumer = self.consumer()?.clone();
@@ -410,13 +445,7 @@ impl Consumer for KafkaConsumer {
                         .map_err(|e| kafka_error("poll the group", e))?;
                     self.convert(&m)
                 };
-                self.check_error()?;
-                if let Some(r) = r.and_then(|r| self.accept(r)) {
-                    let batch = self.batch_from(r, max)?;
-                    if !batch.is_empty() {
-                        return Ok(batch);
-                    }
-                }
+                self.file(r);
             }
         })
     }
@@ -449,9 +478,8 @@ impl Consumer for KafkaConsumer {
                 self.bus.options.request_timeout,
             )
             .map_err(|e| kafka_error("seek", e))?;
-        self.pending.retain(|r| {
-            !(r.partition == partition.partition && *r.topic == *partition.topic.as_str())
-        });
+        self.fetched
+            .forget(partition.topic.as_str(), partition.partition);
         if let Some(pos) = self.state().owned.get_mut(partition) {
             *pos = offset;
         }
@@ -579,4 +607,62 @@ pub(super) fn committed(
         Some(Offset::Offset(o)) if o >= 0 => Some(o as u64),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinlog_core::Record;
+
+    fn rec(topic: &Arc<str>, partition: u32, offset: u64) -> StoredRecord {
+        StoredRecord {
+            topic: topic.clone(),
+            partition,
+            offset,
+            record: Record::new(Timestamp::from_millis(0), &b"v"[..]),
+        }
+    }
+
+    fn offsets(batch: &(Arc<str>, u32, Vec<StoredRecord>)) -> (u32, Vec<u64>) {
+        (batch.1, batch.2.iter().map(|r| r.offset).collect())
+    }
+
+    #[test]
+    fn partitions_take_turns_and_batches_keep_fetch_order() {
+        let t: Arc<str> = Arc::from("t");
+        let mut f = Fetched::default();
+        for (p, o) in [(0, 10), (1, 20), (0, 11), (0, 12), (1, 21), (2, 30)] {
+            f.push(rec(&t, p, o));
+        }
+        assert_eq!(f.len, 6);
+        let got: Vec<_> = std::iter::from_fn(|| f.take(2)).map(|b| offsets(&b)).collect();
+        assert_eq!(
+            got,
+            [
+                (0, vec![10, 11]),
+                (1, vec![20, 21]),
+                (2, vec![30]),
+                (0, vec![12])
+            ]
+        );
+        assert_eq!(f.len, 0);
+        assert!(f.turn.is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_partition_leaves_the_turn_and_starts_afresh() {
+        let t: Arc<str> = Arc::from("t");
+        let mut f = Fetched::default();
+        for (p, o) in [(0, 10), (1, 20), (0, 11)] {
+            f.push(rec(&t, p, o));
+        }
+        f.forget("t", 0);
+        f.forget("t", 7);
+        assert_eq!(f.len, 1);
+        // Reassigned at a lower committed offset: only the new fetch is served.
+        f.push(rec(&t, 0, 5));
+        let got: Vec<_> = std::iter::from_fn(|| f.take(10)).map(|b| offsets(&b)).collect();
+        assert_eq!(got, [(1, vec![20]), (0, vec![5])]);
+        assert_eq!(f.len, 0);
+    }
 }

@@ -17,7 +17,7 @@ use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers as _};
 use twinlog_core::{Header, Record, StoredRecord, Timestamp};
 
-use super::{Inner, blocking, kafka_error};
+use super::{FETCH_QUEUE_BACKOFF, Inner, blocking, kafka_error};
 use crate::api::{BoxFuture, PartitionReader};
 use crate::error::BusError;
 use crate::types::{StartAt, TopicPartition};
@@ -70,6 +70,7 @@ impl KafkaReader {
                 // A position below the log start (retention) reads from the start, never
                 // silently from the end.
                 ("auto.offset.reset", "earliest"),
+                FETCH_QUEUE_BACKOFF,
             ])
             .create()
             .map_err(|e| {

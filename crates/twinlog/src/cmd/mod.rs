@@ -102,6 +102,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
 
 /// A command with `--bus` (or `TWINLOG_BUS`): the log commands run against that bus.
 fn on_bus(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exit> {
+    on_bus_inner(global, command).map_err(|e| kafka::explain(global, e))
+}
+
+fn on_bus_inner(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exit> {
     match command {
         Command::Topic(TopicCommand::Create(args)) => kafka::topic_create(global, args),
         Command::Topic(TopicCommand::List(args)) => kafka::topic_list(global, args.json),

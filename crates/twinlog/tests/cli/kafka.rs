@@ -577,3 +577,24 @@ fn bench_log_on_kafka_reports_both_rates_and_the_ratios() {
         "the bench topic is deleted: {left:?}"
     );
 }
+
+#[test]
+fn an_unreachable_cluster_is_one_clear_error_naming_the_brokers() {
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let bus = format!("kafka://127.0.0.1:{port}");
+    let out = env.run(&["topic", "list", "--bus", &bus]).failure(1);
+    assert!(
+        out.stderr.contains(&format!(
+            "cannot reach the Kafka brokers at 127.0.0.1:{port} (check --bus or TWINLOG_BUS"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("cannot list topics"), "{}", out.stderr);
+    // librdkafka's log of each failed attempt stays quiet: one error, one line.
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
+}
