@@ -2,6 +2,7 @@
 # A Kafka-protocol broker for the tests: tansu 0.6, in memory, on a free loopback port.
 #
 #   scripts/kafka-broker.sh install   # build it once into the cache (about 7.5 minutes cold)
+#   scripts/kafka-broker.sh bin       # installs if needed, prints the binary's path
 #   scripts/kafka-broker.sh start     # prints `127.0.0.1:PORT`; the PID goes to $TWINLOG_KAFKA_DIR/pid
 #   scripts/kafka-broker.sh stop      # stops the broker started by `start`, by its PID
 #
@@ -80,7 +81,8 @@ stop() {
 
 case "${1:-}" in
   install) install ;;
+  bin) install; echo "$BIN" ;;
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 install|start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 install|bin|start|stop" >&2; exit 2 ;;
 esac

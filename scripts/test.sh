@@ -36,6 +36,10 @@ else
   echo "broker at $TWINLOG_TEST_KAFKA" >&2
 fi
 
+# The broker-restart test runs a private broker of its own from this binary.
+TWINLOG_TEST_TANSU="$(scripts/kafka-broker.sh bin)"
+export TWINLOG_TEST_TANSU
+
 step "running tests"
 cargo nextest run --workspace --profile ci "$@"
 

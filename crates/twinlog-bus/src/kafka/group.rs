@@ -400,7 +400,8 @@ impl Fetched {
     fn forget(&mut self, topic: &str, partition: u32) {
         if let Some(q) = self.queues.remove(&(Arc::from(topic), partition)) {
             self.len -= q.len();
-            self.turn.retain(|(t, p)| !(*p == partition && **t == *topic));
+            self.turn
+                .retain(|(t, p)| !(*p == partition && **t == *topic));
         }
     }
 }
@@ -635,7 +636,9 @@ mod tests {
             f.push(rec(&t, p, o));
         }
         assert_eq!(f.len, 6);
-        let got: Vec<_> = std::iter::from_fn(|| f.take(2)).map(|b| offsets(&b)).collect();
+        let got: Vec<_> = std::iter::from_fn(|| f.take(2))
+            .map(|b| offsets(&b))
+            .collect();
         assert_eq!(
             got,
             [
@@ -661,7 +664,9 @@ mod tests {
         assert_eq!(f.len, 1);
         // Reassigned at a lower committed offset: only the new fetch is served.
         f.push(rec(&t, 0, 5));
-        let got: Vec<_> = std::iter::from_fn(|| f.take(10)).map(|b| offsets(&b)).collect();
+        let got: Vec<_> = std::iter::from_fn(|| f.take(10))
+            .map(|b| offsets(&b))
+            .collect();
         assert_eq!(got, [(1, vec![20]), (0, vec![5])]);
         assert_eq!(f.len, 0);
     }
