@@ -658,17 +658,22 @@ pub async fn latest_reset_skips_existing_records<H: Harness>(h: &H) {
     bus.send(&t, record(None, "old", 0).into())
         .await
         .expect("send");
+    let listener = Arc::new(RecordingListener::default());
     let mut c = bus
         .subscribe_with(
             &group("late"),
             std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
+            listener.clone(),
             ConsumerOptions::with_reset(OffsetReset::Latest),
         )
         .await
         .expect("subscribe");
-    // The first poll takes the assignment (at the end, offset 1) and waits.
+    // The first poll takes the assignment (at the end, offset 1) and waits. "Latest" is the
+    // end when the assignment is made: on Kafka that is a few round trips after the first
+    // poll (under load, longer than a quiet spell), so the record is sent only once the
+    // listener has heard of the assignment.
     let mut next = c.next();
+    poll_until(&mut next, || !listener.events().is_empty()).await;
     assert_parked(&mut next).await;
     bus.send(&t, record(None, "new", 0).into())
         .await
@@ -802,6 +807,23 @@ impl Wake for CountingWaker {
 /// that happens before it parks, on Kafka it takes a few round trips. So the check both meet
 /// is that the wait *settles*: within 30 s it is polled, stays pending, and is not woken
 /// during a quiet period of 100 yields and 50 ms.
+/// Polls a future that has nothing to return yet until `cond` holds (at most 30 s).
+async fn poll_until<F: Future + Unpin>(fut: &mut F, mut cond: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if cond() {
+            return;
+        }
+        assert!(
+            std::pin::Pin::new(&mut *fut)
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending(),
+            "nothing was sent yet, the wait must be pending"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the condition did not hold within 30 s");
+}
+
 async fn assert_parked<F: Future + Unpin>(fut: &mut F) {
     let mut settled = false;
     for _ in 0..600 {
