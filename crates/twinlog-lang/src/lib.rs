@@ -14,7 +14,7 @@
 //! - [`eval`]: one cycle per input (message, tick, timer expiry).
 //! - [`time`]: `AT` time expressions, sunrise/sunset, DST-correct schedules.
 //! - [`sim`]: several modules together on a test clock (`twinlog module test`).
-//! - [`bench`]: the workloads behind `twinlog bench lang`.
+//! - [`bench`](mod@bench): the workloads behind `twinlog bench lang`.
 //!
 //! The crate does no I/O and never reads the system clock: time comes from the caller.
 
