@@ -711,12 +711,7 @@ pub async fn seek_by_offset_and_time<H: Harness>(h: &H) {
     let t = topic("replay");
     create(&bus, &t, 1).await;
     let tp = TopicPartition::new(t.clone(), 0);
-    // Offsets 0..10 at times 1000, 2000, … 10000 µs.
-    for i in 0..10i64 {
-        bus.send(&t, record(None, &i.to_string(), (i + 1) * 1000).into())
-            .await
-            .expect("send");
-    }
+    send_timed(&bus, &t).await;
     let at = |micros: i64| Timestamp::from_micros(micros);
     assert_eq!(
         bus.offset_for_timestamp(&tp, at(2500)).await.expect("oft"),
@@ -768,11 +763,7 @@ pub async fn consumer_seeks_by_offset_and_time<H: Harness>(h: &H) {
     let t = topic("replay");
     create(&bus, &t, 1).await;
     let tp = TopicPartition::new(t.clone(), 0);
-    for i in 0..10i64 {
-        bus.send(&t, record(None, &i.to_string(), (i + 1) * 1000).into())
-            .await
-            .expect("send");
-    }
+    send_timed(&bus, &t).await;
     let at = |micros: i64| Timestamp::from_micros(micros);
     let mut c = bus
         .subscribe(
@@ -807,6 +798,15 @@ impl Wake for CountingWaker {
 /// that happens before it parks, on Kafka it takes a few round trips. So the check both meet
 /// is that the wait *settles*: within 30 s it is polled, stays pending, and is not woken
 /// during a quiet period of 100 yields and 50 ms.
+/// Records "0".."9" at offsets 0..10 of partition 0, at times 1000, 2000, … 10000 µs.
+async fn send_timed(bus: &impl Bus, t: &TopicName) {
+    for i in 0..10i64 {
+        bus.send(t, record(None, &i.to_string(), (i + 1) * 1000).into())
+            .await
+            .expect("send");
+    }
+}
+
 /// Polls a future that has nothing to return yet until `cond` holds (at most 30 s).
 async fn poll_until<F: Future + Unpin>(fut: &mut F, mut cond: impl FnMut() -> bool) {
     for _ in 0..600 {

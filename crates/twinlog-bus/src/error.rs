@@ -121,6 +121,9 @@ pub enum BusError {
         reason: String,
         /// Whether trying again may succeed.
         retriable: bool,
+        /// No broker could be reached (connection refused or lost, every broker down, a
+        /// request timed out): the cluster's address or its availability is the problem.
+        unreachable: bool,
     },
     /// The embedded log failed (I/O, disk full, corruption, lock held by another process…).
     #[error(transparent)]

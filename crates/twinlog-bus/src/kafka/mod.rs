@@ -446,6 +446,7 @@ impl Inner {
                 self.options.request_timeout
             ),
             retriable: true,
+            unreachable: false,
         })
     }
 
@@ -479,6 +480,7 @@ fn scrub(e: BusError, options: &KafkaOptions) -> BusError {
             doing,
             mut reason,
             retriable,
+            unreachable,
         } => {
             // Values of secret-looking options always; others when long enough not to hide
             // ordinary words and numbers of the message.
@@ -494,6 +496,7 @@ fn scrub(e: BusError, options: &KafkaOptions) -> BusError {
                 doing,
                 reason,
                 retriable,
+                unreachable,
             }
         }
         other => other,
@@ -503,21 +506,29 @@ fn scrub(e: BusError, options: &KafkaOptions) -> BusError {
 /// A librdkafka error as a [`BusError`], with what was being done.
 #[cold]
 pub(crate) fn kafka_error(doing: &'static str, e: KafkaError) -> BusError {
+    let code = e.rdkafka_error_code();
+    let unreachable = code.is_some_and(|c| {
+        matches!(
+            c,
+            RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::RequestTimedOut
+                | RDKafkaErrorCode::OperationTimedOut
+        )
+    });
     BusError::Kafka {
         doing,
         reason: e.to_string(),
-        retriable: e.rdkafka_error_code().is_some_and(|c| {
-            matches!(
-                c,
-                RDKafkaErrorCode::QueueFull
-                    | RDKafkaErrorCode::BrokerTransportFailure
-                    | RDKafkaErrorCode::AllBrokersDown
-                    | RDKafkaErrorCode::RequestTimedOut
-                    | RDKafkaErrorCode::OperationTimedOut
-                    | RDKafkaErrorCode::NotLeaderForPartition
-                    | RDKafkaErrorCode::LeaderNotAvailable
-            )
-        }),
+        retriable: unreachable
+            || code.is_some_and(|c| {
+                matches!(
+                    c,
+                    RDKafkaErrorCode::QueueFull
+                        | RDKafkaErrorCode::NotLeaderForPartition
+                        | RDKafkaErrorCode::LeaderNotAvailable
+                )
+            }),
+        unreachable,
     }
 }
 
@@ -539,6 +550,7 @@ fn send_error(topic: &str, partition: u32, e: KafkaError) -> BusError {
                 "the record is larger than the broker accepts ({e}); raise `message.max.bytes` or send less"
             ),
             retriable: false,
+            unreachable: false,
         },
         _ => kafka_error("send a record", e),
     }
@@ -620,6 +632,7 @@ impl Bus for KafkaBus {
                             doing: "create a topic",
                             reason: code.to_string(),
                             retriable: false,
+                            unreachable: false,
                         });
                     }
                 }
@@ -766,6 +779,7 @@ impl Bus for KafkaBus {
                             d.partition, d.offset
                         ),
                         retriable: false,
+                        unreachable: false,
                     }),
                 },
                 Ok(Err((e, _))) => Err(send_error(&topic, partition, e)),

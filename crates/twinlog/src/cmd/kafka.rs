@@ -56,10 +56,10 @@ pub fn explain(global: &GlobalArgs, err: anyhow::Error) -> anyhow::Error {
     let unreachable = err.chain().any(|e| {
         matches!(
             e.downcast_ref::<twinlog_bus::BusError>(),
-            Some(twinlog_bus::BusError::Kafka { retriable: true, reason, .. })
-                if reason.contains("BrokerTransportFailure")
-                    || reason.contains("AllBrokersDown")
-                    || reason.contains("TimedOut")
+            Some(twinlog_bus::BusError::Kafka {
+                unreachable: true,
+                ..
+            })
         )
     });
     if !unreachable {
