@@ -122,7 +122,10 @@ impl From<BusError> for Problem {
                 StatusCode::INSUFFICIENT_STORAGE,
                 5002,
                 "disk full",
-                format!("{detail}; nothing was acknowledged — free space and restart the server"),
+                format!(
+                    "{detail} (for a server: restart it); this request was not acknowledged, \
+                     everything acknowledged before it is safe"
+                ),
             );
         }
         let root = match &e {

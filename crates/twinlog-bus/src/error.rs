@@ -136,7 +136,7 @@ impl BusError {
     pub fn is_storage_full(&self) -> bool {
         match self {
             BusError::Log(LogError::DiskFull { .. }) => true,
-            BusError::Log(LogError::Poisoned { cause }) => cause.contains("disk full"),
+            BusError::Log(LogError::Poisoned { disk_full, .. }) => *disk_full,
             BusError::BatchFailed { source } => source.is_storage_full(),
             _ => false,
         }

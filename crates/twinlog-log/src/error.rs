@@ -119,12 +119,12 @@ pub enum LogError {
     },
     /// An earlier write or fsync failed, so the log refuses appends until it is reopened
     /// rather than risk a hole in a partition.
-    #[error(
-        "the log refuses writes since an earlier write failed ({cause}); fix the cause and reopen the data dir"
-    )]
+    #[error("the log refuses writes until it is reopened, since an earlier write failed: {cause}")]
     Poisoned {
         /// The first failure, as text.
         cause: String,
+        /// Whether that failure was a full disk ([`LogError::DiskFull`]).
+        disk_full: bool,
     },
     /// The log was opened read-only.
     #[error(

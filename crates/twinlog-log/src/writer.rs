@@ -50,39 +50,39 @@ pub(crate) struct Pending {
 #[derive(Debug, Default)]
 pub(crate) struct Poison {
     flag: AtomicBool,
-    cause: Mutex<Option<String>>,
+    /// The first failure's text, and whether it was a full disk.
+    cause: Mutex<Option<(String, bool)>>,
 }
 
 impl Poison {
     pub fn check(&self) -> Result<(), LogError> {
         if self.flag.load(Ordering::Acquire) {
-            let cause = self
-                .cause
-                .lock()
-                .expect("poison lock")
-                .clone()
-                .unwrap_or_default();
-            return Err(LogError::Poisoned { cause });
+            return Err(self.error());
         }
         Ok(())
     }
 
     /// The [`LogError::Poisoned`] to answer with (call only once poisoned).
     pub fn error(&self) -> LogError {
-        let cause = self
+        let (cause, disk_full) = self
             .cause
             .lock()
             .expect("poison lock")
             .clone()
             .unwrap_or_default();
-        LogError::Poisoned { cause }
+        LogError::Poisoned { cause, disk_full }
     }
 
-    pub fn set(&self, cause: String) {
+    /// Poisons the log with `err` as the cause (the first cause wins).
+    pub fn set_error(&self, err: &LogError) {
+        self.set(err.to_string(), matches!(err, LogError::DiskFull { .. }));
+    }
+
+    pub fn set(&self, cause: String, disk_full: bool) {
         let mut c = self.cause.lock().expect("poison lock");
         if c.is_none() {
             tracing::error!(%cause, "log poisoned: refusing further appends until reopened");
-            *c = Some(cause);
+            *c = Some((cause, disk_full));
         }
         self.flag.store(true, Ordering::Release);
     }
@@ -226,7 +226,7 @@ impl Writer {
                     Ok(t) => Some((shared, t)),
                     Err(e) => {
                         // Without a syncer nothing could be acknowledged: refuse appends.
-                        poison.set(format!("cannot start the syncer thread: {e}"));
+                        poison.set(format!("cannot start the syncer thread: {e}"), false);
                         None
                     }
                 }
@@ -248,7 +248,7 @@ impl Writer {
             sync,
         };
         if let Err(e) = w.open_index_files() {
-            w.poison.set(e.to_string());
+            w.poison.set_error(&e);
         }
         w
     }
@@ -343,18 +343,18 @@ impl Writer {
             self.max_ts = self.max_ts.max(h.max_timestamp);
             self.buf.extend_from_slice(p.batch.as_bytes());
         }
-        for p in rest {
-            let _ = p.tx.send(Err(LogError::Poisoned {
-                cause: "an earlier write in this group failed".into(),
-            }));
-        }
+        // Left over only when sealing a segment failed part-way through the group.
+        let rest: Vec<Pending> = rest.collect();
         if result.is_ok() {
             result = self.flush();
         }
         if let Err((path, e)) = result {
             let err = LogError::io("writing", &path, clone_io(&e));
-            self.poison.set(err.to_string());
+            self.poison.set_error(&err);
             fail_all(acks, "writing", &path, &e);
+            for p in rest {
+                let _ = p.tx.send(Err(self.poison.error()));
+            }
             return;
         }
         match &self.sync {
@@ -519,7 +519,7 @@ fn sync_loop(shared: &SyncShared, part: &Partition, policy: FsyncPolicy, poison:
             }
             Err((path, e)) => {
                 let err = LogError::io("syncing", &path, clone_io(&e));
-                poison.set(err.to_string());
+                poison.set_error(&err);
                 fail_all(acks, "syncing", &path, &e);
             }
         }

@@ -36,7 +36,7 @@ fn a_full_disk_poisons_the_log_until_reopened_and_loses_nothing_acknowledged() {
         for partition in [0, 1] {
             let err = block_on(log.append("t", partition, vec![rec(0)])).unwrap_err();
             assert!(
-                matches!(&err, LogError::Poisoned { cause } if cause.contains("disk full")),
+                matches!(&err, LogError::Poisoned { cause, disk_full: true } if cause.contains("disk full")),
                 "{err:?}"
             );
             assert!(err.to_string().contains("reopen"), "{err}");

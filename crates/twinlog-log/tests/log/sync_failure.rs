@@ -13,7 +13,7 @@ const EIO: i32 = 5;
 
 fn assert_poisoned(err: &LogError) {
     assert!(
-        matches!(err, LogError::Poisoned { cause } if cause.contains("syncing")),
+        matches!(err, LogError::Poisoned { cause, disk_full: false } if cause.contains("syncing")),
         "{err:?}"
     );
 }

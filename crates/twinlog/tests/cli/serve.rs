@@ -5,7 +5,9 @@
 //! - the server is SIGKILLed at random moments while events stream in, restarted each time,
 //!   and ends with exactly the state and outputs of one uninterrupted run over the events on
 //!   its log, every acknowledged event among them;
-//! - SIGTERM stops it cleanly, and a restart recovers modules, state and clock.
+//! - SIGTERM stops it cleanly, and a restart recovers modules, state and clock;
+//! - a full disk stops acknowledgements with a clear error, and after space is freed and the
+//!   server restarted every acknowledged event is applied, once.
 
 use super::common::{Env, Run, repo_root};
 use super::module_commands::{examples, s};
@@ -247,7 +249,7 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
     // The final, uninterrupted run: finish the timers and read everything.
     let server = Server::start(&env, &[]);
     env.run(&["clock", "advance", "--by", "5m"]).success();
-    let state = env.run(&["module", "state", "counter", "--json"]).success();
+    let n = counter_n(&env);
     let served = module_outputs(&env);
     drop(server);
 
@@ -302,15 +304,6 @@ fn sigkill_at_random_moments_loses_nothing_and_repeats_nothing() {
         "seed {seed}, {rounds} rounds: outputs"
     );
     assert_eq!(served, expected, "seed {seed}, {rounds} rounds");
-    let state: Json = serde_json::from_str(&state.stdout).unwrap();
-    let n = state[0]["variables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["name"] == "n")
-        .unwrap()["value"]
-        .as_u64()
-        .unwrap();
     assert_eq!(
         n,
         logged.len() as u64,
@@ -442,4 +435,116 @@ fn the_readme_walk_through_runs() {
         "{}",
         run.stdout
     );
+}
+
+/// A small tmpfs mounted over a directory, unmounted when dropped: a disk that fills up for
+/// real (ENOSPC from the kernel). Mounting needs root, as the test machines run.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let disk = SmallDisk(dir.to_owned());
+        disk.mount_with(&format!("size={size}"));
+        disk
+    }
+
+    /// Gives the disk more room, keeping what is on it.
+    fn grow(&self, size: &str) {
+        self.mount_with(&format!("remount,size={size}"));
+    }
+
+    fn mount_with(&self, options: &str) {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(&self.0)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount -o {options} of a tmpfs at {} failed (the test needs root): {}",
+            self.0.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn counter_n(env: &Env) -> u64 {
+    let state = env.run(&["module", "state", "counter", "--json"]).success();
+    let state: Json = serde_json::from_str(&state.stdout).unwrap();
+    state[0]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "n")
+        .unwrap()["value"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn a_full_disk_stops_acknowledgements_and_loses_nothing() {
+    let env = Env::new();
+    // Declared first, so dropped last: the server stops before the disk goes.
+    let disk = SmallDisk::mount(&env.data_dir(), "2m");
+    let module = env.dir.path().join("counter.scc");
+    std::fs::write(&module, COUNTER).unwrap();
+    let server = Server::start(&env, &[]);
+    env.run(&["module", "deploy", s(&module)]).success();
+    let total = 100_000;
+    let input: String = (0..total)
+        .map(|i| format!(r#"{{"variable": "tick", "value": {i}}}"#) + "\n")
+        .collect();
+    let full = env
+        .run_with_stdin(&["event", "send", "-"], Some(&input))
+        .failure(1);
+    assert!(
+        full.stderr.contains("disk full while writing ")
+            && full.stderr.contains("this request was not acknowledged")
+            && full.stderr.contains("(HTTP 507)"),
+        "{}",
+        full.stderr
+    );
+    let acked = full.stdout.lines().count();
+    assert!(acked > 0 && acked < total, "{acked} acknowledged");
+    // The server stays up, refuses writes and says why; reads say the agent stopped.
+    let more = env
+        .run(&["event", "send", r#"{"variable": "tick", "value": -1}"#])
+        .failure(1);
+    assert!(more.stderr.contains("disk full"), "{}", more.stderr);
+    let state = env.run(&["module", "state", "counter"]).failure(1);
+    assert!(
+        state.stderr.contains("module agent stopped: disk full"),
+        "{}",
+        state.stderr
+    );
+    drop(server);
+
+    disk.grow("64m");
+    let _server = Server::start(&env, &[]);
+    let n = counter_n(&env);
+    let logged: Vec<i64> = topic_json(&env, "twinlog.default.inputs")
+        .iter()
+        .filter(|j| j["k"] == "e")
+        .map(|j| j["value"].as_i64().unwrap())
+        .collect();
+    for a in 0..acked as i64 {
+        assert!(
+            logged.contains(&a),
+            "acknowledged event {a} is not on the log"
+        );
+    }
+    assert_eq!(n, logged.len() as u64, "each logged event applied once");
+    env.run(&["event", "send", r#"{"variable": "tick", "value": 0}"#])
+        .success();
+    assert_eq!(counter_n(&env), n + 1, "the server takes events again");
 }
