@@ -80,10 +80,10 @@ pub(crate) enum Command {
 
 /// A deployed module with its compiled program.
 #[derive(Debug, Clone)]
-struct Loaded {
-    info: DeployedModule,
-    file: String,
-    program: Program,
+pub(crate) struct Loaded {
+    pub info: DeployedModule,
+    pub file: String,
+    pub program: Program,
 }
 
 pub(crate) struct Agent {
@@ -173,6 +173,57 @@ pub(crate) async fn read_all(
     Ok(out)
 }
 
+/// What the `state` topic holds: the agent record, the modules it names (compiled from
+/// their sources), and the latest value of every other key (snapshots, tombstones as `None`).
+pub(crate) struct Cut {
+    pub agent: AgentRecord,
+    pub modules: Vec<Loaded>,
+    pub snapshots: HashMap<String, Option<Bytes>>,
+}
+
+/// Reads the last consistent cut of a mode from its `state` topic.
+pub(crate) async fn read_cut(bus: &dyn Bus, topics: &ModeTopics) -> Result<Cut, RuntimeError> {
+    // The compacted state topic: the latest record per key wins (the whole topic is at
+    // most one snapshot per instance plus what compaction has not reached yet).
+    let mut latest: HashMap<String, Option<Bytes>> = HashMap::new();
+    for rec in read_all(bus, &topics.state).await? {
+        let Some(key) = rec.record.key.as_deref() else {
+            continue;
+        };
+        latest.insert(
+            String::from_utf8_lossy(key).into_owned(),
+            rec.record.value.clone(),
+        );
+    }
+    let agent = match latest.remove(AGENT_KEY).flatten() {
+        Some(v) => AgentRecord::decode(&v)?,
+        None => AgentRecord::default(),
+    };
+    let mut modules = Vec::new();
+    for m in &agent.modules {
+        let src = read_source(bus, topics, m.source_offset).await?;
+        let text = src.source.unwrap_or_default();
+        let program = twinlog_lang::ir::compile(&src.file, &text).map_err(|d| {
+                RuntimeError::Recovery(format!(
+                    "module `{}` version {} no longer compiles ({} diagnostics); this build's language differs from the one that deployed it",
+                    m.name,
+                    m.version,
+                    d.len()
+                ))
+            })?;
+        modules.push(Loaded {
+            info: m.clone(),
+            file: src.file,
+            program,
+        });
+    }
+    Ok(Cut {
+        agent,
+        modules,
+        snapshots: latest,
+    })
+}
+
 /// Reads one source version.
 pub(crate) async fn read_source(
     bus: &dyn Bus,
@@ -199,40 +250,11 @@ impl Agent {
         processed: watch::Sender<u64>,
     ) -> Result<Agent, RuntimeError> {
         ensure_topics(&*bus, &topics).await?;
-        // The compacted state topic: the latest record per key wins (the whole topic is at
-        // most one snapshot per instance plus what compaction has not reached yet).
-        let mut latest: HashMap<String, Option<Bytes>> = HashMap::new();
-        for rec in read_all(&*bus, &topics.state).await? {
-            let Some(key) = rec.record.key.as_deref() else {
-                continue;
-            };
-            latest.insert(
-                String::from_utf8_lossy(key).into_owned(),
-                rec.record.value.clone(),
-            );
-        }
-        let agent = match latest.remove(AGENT_KEY).flatten() {
-            Some(v) => AgentRecord::decode(&v)?,
-            None => AgentRecord::default(),
-        };
-        let mut modules = Vec::new();
-        for m in &agent.modules {
-            let src = read_source(&*bus, &topics, m.source_offset).await?;
-            let text = src.source.unwrap_or_default();
-            let program = twinlog_lang::ir::compile(&src.file, &text).map_err(|d| {
-                RuntimeError::Recovery(format!(
-                    "module `{}` version {} no longer compiles ({} diagnostics); this build's language differs from the one that deployed it",
-                    m.name,
-                    m.version,
-                    d.len()
-                ))
-            })?;
-            modules.push(Loaded {
-                info: m.clone(),
-                file: src.file,
-                program,
-            });
-        }
+        let Cut {
+            agent,
+            modules,
+            snapshots: latest,
+        } = read_cut(&*bus, &topics).await?;
         let sim = Simulator::new(
             modules.iter().map(|m| m.program.clone()).collect(),
             time_ctx.clone(),
@@ -417,11 +439,13 @@ impl Agent {
             .find(|m| m.info.name == module)
             .ok_or_else(|| RuntimeError::UnknownModule(module.to_string()))?;
         let instances = self.sim.instances(module).unwrap_or_default();
-        let views: Vec<InstanceView> = instances
+        let mut views: Vec<InstanceView> = instances
             .iter()
             .filter(|i| instance.is_none() || i.key().map(|k| &**k) == instance)
             .map(|i| instance_view(&m.program, i, m.info.version))
             .collect();
+        // By key, so the answer does not depend on the order instances were restored in.
+        views.sort_by(|a, b| a.instance.cmp(&b.instance));
         if let (Some(key), true) = (instance, views.is_empty()) {
             return Err(RuntimeError::UnknownInstance {
                 module: module.to_string(),
@@ -962,7 +986,7 @@ pub(crate) fn restore(program: &Program, snap: &Snapshot) -> (Instance, Vec<Stri
     (inst, notes)
 }
 
-fn instance_view(program: &Program, inst: &Instance, version: u32) -> InstanceView {
+pub(crate) fn instance_view(program: &Program, inst: &Instance, version: u32) -> InstanceView {
     let state = inst.state();
     InstanceView {
         module: program.name.to_string(),

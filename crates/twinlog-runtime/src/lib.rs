@@ -8,6 +8,7 @@
 //! - `agent`: the loop that recovers a mode and processes its inputs exactly once.
 //! - [`runtime`]: [`Runtime`], the handle the API and the CLI use.
 //! - [`modes`]: [`modes::Modes`], every mode of one server with its runtime.
+//! - [`saved`]: a module's state as the files hold it, for the CLI when no server runs.
 //! - [`view`]: what the runtime shows of itself (modules, instances, clock, counters).
 //! - [`error`]: [`RuntimeError`], every refusal and failure.
 
@@ -17,6 +18,7 @@ pub mod error;
 pub mod json;
 pub mod modes;
 pub mod runtime;
+pub mod saved;
 pub mod topics;
 pub mod view;
 

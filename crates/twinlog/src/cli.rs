@@ -334,9 +334,15 @@ Examples:
   twinlog module undeploy lamp1")]
     Undeploy(ModuleNameArgs),
     /// Show a module's variables with their values and versions, per instance.
-    #[command(after_help = "Examples:
+    #[command(
+        after_help = "With no server running, shows the state as of the mode's last snapshot, read
+from the data dir, and says on stderr how many later inputs the server will apply when it
+starts (times shown in TWINLOG_TZ or the machine's zone).
+
+Examples:
   twinlog module state lamp1
-  twinlog module state lamp --instance kitchen --json")]
+  twinlog module state lamp --instance kitchen --json"
+    )]
     State(ModuleStateArgs),
     /// Why a module did what it did: each cycle's input, the statements considered (which
     /// fired, which condition did not hold), the variables changed, errors. Newest last.

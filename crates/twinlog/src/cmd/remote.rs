@@ -1,6 +1,7 @@
 //! The commands that work through a running server: `module deploy | list | history |
 //! source | undeploy | state`, `event send`, `clock show | advance`, `mode create | list`.
-//! Each is a thin call of the API (see `docs/API.md`) and a human or `--json` rendering.
+//! Each is a thin call of the API (see `docs/API.md`) and a human or `--json` rendering;
+//! `module state` alone also works without a server, from the files.
 
 use super::client::{Client, ServerError};
 use super::{Exit, print_json};
@@ -197,14 +198,69 @@ fn show(v: &Json) -> String {
 }
 
 pub fn state(global: &GlobalArgs, args: ModuleStateArgs) -> Result<Exit> {
-    let client = Client::connect(global)?;
+    let Some(client) = Client::find(global)? else {
+        let body = saved_state(global, &args)?;
+        return print_state(&args, &body);
+    };
     let mut path = format!("/api/v1/modules/{}/state", path_segment(&args.name));
     if let Some(i) = &args.instance {
         path.push_str(&format!("?instance={}", path_segment(i)));
     }
     let body = client.get(&path)?;
+    print_state(&args, &body)
+}
+
+/// With no server: the state as of the mode's last snapshot, read from the files (the
+/// server's answer, in the same shape), and a note on stderr of the inputs not yet applied.
+fn saved_state(global: &GlobalArgs, args: &ModuleStateArgs) -> Result<Json> {
+    let log = super::open_read_only(&global.data_dir)?;
+    let bus = twinlog_bus::embedded::EmbeddedBus::with_log(log)?;
+    let mode = twinlog_runtime::ModeName::new(&global.mode)?;
+    let topics = twinlog_runtime::ModeTopics::new(&mode);
+    let rt = super::runtime()?;
+    let saved = rt
+        .block_on(twinlog_runtime::saved::saved_state(
+            &bus,
+            &topics,
+            &args.name,
+            args.instance.as_deref(),
+        ))
+        .map_err(|e| {
+            if twinlog_runtime::saved::is_unknown_mode(&e) {
+                anyhow::anyhow!(
+                    "no server is running on {}, and mode `{mode}` has never run there (start one with `twinlog serve`)",
+                    global.data_dir.display()
+                )
+            } else {
+                e.into()
+            }
+        })?;
+    let tz = std::env::var("TWINLOG_TZ")
+        .ok()
+        .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
+        .unwrap_or_else(|| jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC));
+    let through = match saved.through {
+        Some(i) => format!("input {i}"),
+        None => "no input yet".to_string(),
+    };
+    let pending = match saved.pending {
+        0 => "every input on the log is applied".to_string(),
+        1 => "1 later input is applied when the server starts".to_string(),
+        n => format!("{n} later inputs are applied when the server starts"),
+    };
+    eprintln!("no server is running: the state as of the last snapshot ({through}); {pending}");
+    Ok(Json::Array(
+        saved
+            .instances
+            .iter()
+            .map(|i| twinlog_api::dto::instance(i, &tz))
+            .collect(),
+    ))
+}
+
+fn print_state(args: &ModuleStateArgs, body: &Json) -> Result<Exit> {
     if args.json {
-        print_json(&body)?;
+        print_json(body)?;
         return Ok(Exit::Success);
     }
     let items = body.as_array().cloned().unwrap_or_default();

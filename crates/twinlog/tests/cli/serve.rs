@@ -383,6 +383,29 @@ fn a_restart_after_sigterm_recovers_modules_state_and_clock() {
         "{}",
         no_server.stderr
     );
+    // `module state` reads the files instead: the server's last answer.
+    let mut cmd = super::common::twinlog();
+    cmd.env("TWINLOG_TZ", "America/Los_Angeles")
+        .arg("--data-dir")
+        .arg(env.data_dir())
+        .args(["module", "state", "lamp1", "--json"]);
+    let saved = super::common::run_cmd(cmd, None).success();
+    assert_eq!(saved.stdout, before);
+    assert!(
+        saved.stderr.contains(
+            "no server is running: the state as of the last snapshot (input 3); every input on the log is applied"
+        ),
+        "{}",
+        saved.stderr
+    );
+    let unknown = env.run(&["module", "state", "lamp2"]).failure(1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no module named `lamp2` is deployed"),
+        "{}",
+        unknown.stderr
+    );
 
     let _server = Server::start(&env, &["--tz", "America/Los_Angeles"]);
     assert_eq!(
