@@ -16,7 +16,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use bytes::Bytes;
 pub use problem::Problem;
 use serde_json::{Value as Json, json};
@@ -57,6 +57,8 @@ pub fn app(modes: Arc<Modes>) -> Router {
         .route("/api/v1/clock/advance", post(advance_clock))
         .route("/api/v1/stats", get(stats))
         .route("/api/v1/modes", get(list_modes).post(create_mode))
+        .route("/api/v1/modes/{name}", delete(delete_mode))
+        .route("/api/v1/topics/{name}", delete(delete_topic))
         .route("/api/v1/topics", get(list_topics).post(create_topic))
         .route("/api/v1/topics/{name}/records", post(publish))
         .fallback(|| async {
@@ -437,6 +439,32 @@ async fn list_topics(State(s): State<AppState>) -> Answer {
         out.push(json!({"name": t.as_str(), "partitions": d.partitions.len(), "compacted": d.spec.compacted}));
     }
     ok(StatusCode::OK, Json::Array(out))
+}
+
+async fn delete_mode(State(s): State<AppState>, Path(name): Path<String>) -> Answer {
+    s.modes.delete(&name).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn delete_topic(State(s): State<AppState>, Path(name): Path<String>) -> Answer {
+    let name = TopicName::new(&name).map_err(|e| Problem::invalid("name", e.to_string()))?;
+    if let Some(mode) = twinlog_runtime::topics::mode_of_topic(name.as_str()) {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            6002,
+            "topic belongs to a mode",
+            format!(
+                "topic `{name}` belongs to mode `{mode}`; delete the mode instead (`twinlog mode delete {mode}`)"
+            ),
+        )
+        .field("name"));
+    }
+    s.modes
+        .bus()
+        .delete_topic(&name)
+        .await
+        .map_err(Problem::from)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn create_topic(State(s): State<AppState>, b: Result<Bytes, BytesRejection>) -> Answer {

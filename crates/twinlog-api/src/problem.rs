@@ -258,6 +258,13 @@ impl From<ModeError> for Problem {
                 detail,
             )
             .field("/at"),
+            ModeError::DeleteDefault => Problem::new(
+                StatusCode::CONFLICT,
+                4004,
+                "the default mode cannot be deleted",
+                detail,
+            )
+            .field("name"),
             ModeError::Runtime(r) => r.into(),
             _ => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -36,6 +36,13 @@ pub trait Bus: Send + Sync + fmt::Debug {
         spec: TopicSpec,
     ) -> BoxFuture<'_, Result<(), BusError>>;
 
+    /// Deletes a topic with its records and every group's committed offsets for it; a topic
+    /// created again under the name starts empty. Sends, reads and readers of it then fail
+    /// with [`BusError::UnknownTopic`]; a group member that owns its partitions gets that
+    /// error from [`Consumer::poll`] (close and re-subscribe without the topic).
+    /// Errors: [`BusError::UnknownTopic`], [`BusError::ReservedTopic`].
+    fn delete_topic(&self, name: &TopicName) -> BoxFuture<'_, Result<(), BusError>>;
+
     /// The names of all user topics, sorted (internal `__` topics are not listed).
     fn list_topics(&self) -> BoxFuture<'_, Result<Vec<TopicName>, BusError>>;
 

@@ -59,6 +59,7 @@ macro_rules! conformance_tests {
             poll_is_cancel_safe,
             unknown_topic_and_bad_input_error,
             list_and_describe_topics,
+            delete_topic_removes_records_and_offsets,
         );
         // Real parallelism: members on different worker threads.
         $crate::conformance_tests!(@multi $harness;
@@ -1145,5 +1146,100 @@ pub async fn handover_loses_and_duplicates_nothing<H: Harness>(h: &H) {
     assert_eq!(
         seen, expected,
         "every record exactly once across hand-overs"
+    );
+}
+
+/// A deleted topic is gone with its records and every group's committed offsets for it; a
+/// topic created again under its name starts empty. (A cluster deletes in the background,
+/// so the checks after the delete allow it a few seconds to show.)
+pub async fn delete_topic_removes_records_and_offsets<H: Harness>(h: &H) {
+    let bus = h.open();
+    let t = topic("deleted");
+    let kept = topic("deleted-not");
+    create(&bus, &t, 2).await;
+    create(&bus, &kept, 1).await;
+    for i in 0..4 {
+        bus.send(
+            &t,
+            ProducerRecord::to_partition(record(None, &i.to_string(), 0), i % 2),
+        )
+        .await
+        .expect("send");
+    }
+    bus.send(&kept, record(None, "stays", 0).into())
+        .await
+        .expect("send");
+    let g = group("deleter");
+    let tp = TopicPartition::new(t.clone(), 0);
+    let mut c = bus
+        .subscribe(
+            &g,
+            std::slice::from_ref(&t),
+            Arc::new(RecordingListener::default()),
+        )
+        .await
+        .expect("subscribe");
+    consume(&mut c, 4).await;
+    c.commit(vec![(tp.clone(), 2)]).await.expect("commit");
+    c.close().await.expect("close");
+
+    bus.delete_topic(&t).await.expect("delete");
+    let mut gone = false;
+    for _ in 0..100 {
+        match bus.describe_topic(&t).await {
+            Err(BusError::UnknownTopic { .. }) => {
+                gone = true;
+                break;
+            }
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            Err(e) => panic!("describe after delete: {e}"),
+        }
+    }
+    assert!(gone, "the topic is still described 10 s after its deletion");
+    assert!(!bus.list_topics().await.expect("list").contains(&t));
+    assert!(
+        bus.list_topics().await.expect("list").contains(&kept),
+        "other topics stay"
+    );
+    assert!(matches!(
+        bus.delete_topic(&t).await,
+        Err(BusError::UnknownTopic { .. })
+    ));
+    assert!(matches!(
+        bus.delete_topic(&topic("__internal")).await,
+        Err(BusError::ReservedTopic { .. })
+    ));
+
+    let mut created = false;
+    for _ in 0..100 {
+        match bus.create_topic(&t, TopicSpec::new(1)).await {
+            Ok(()) => {
+                created = true;
+                break;
+            }
+            // Still being deleted.
+            Err(BusError::TopicExists { .. } | BusError::Kafka { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("create after delete: {e}"),
+        }
+    }
+    assert!(created, "the name is free again within 10 s");
+    let desc = bus.describe_topic(&t).await.expect("describe");
+    assert_eq!(desc.partitions.len(), 1);
+    assert_eq!(desc.partitions[0].end_offset, 0, "the new topic is empty");
+    assert_eq!(
+        bus.committed(&g, &tp).await.expect("committed"),
+        None,
+        "committed offsets of the deleted topic are gone"
+    );
+    let bus = h.reopen(bus);
+    assert_eq!(bus.committed(&g, &tp).await.expect("committed"), None);
+    assert_eq!(
+        bus.read(&TopicPartition::new(kept, 0), 0, 10)
+            .await
+            .expect("read")
+            .len(),
+        1
     );
 }

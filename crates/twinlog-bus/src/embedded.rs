@@ -144,6 +144,10 @@ impl Storage for LogStorage {
         Ok(self.log.create_topic(name.as_str(), config)?)
     }
 
+    fn delete_topic(&self, name: &TopicName) -> Result<(), BusError> {
+        Ok(self.log.delete_topic(name.as_str())?)
+    }
+
     fn topics(&self) -> Vec<TopicName> {
         self.log
             .topics()
@@ -238,6 +242,22 @@ impl Storage for LogStorage {
         let records = offsets
             .iter()
             .map(|(tp, o)| Record::keyed(now, offset_key(group, tp), o.to_be_bytes().to_vec()))
+            .collect();
+        let ack = self.log.append(OFFSETS_TOPIC, 0, records);
+        Box::pin(async move {
+            ack.await?;
+            Ok(())
+        })
+    }
+
+    fn forget_offsets(
+        &self,
+        entries: &[(GroupId, TopicPartition)],
+    ) -> BoxFuture<'static, Result<(), BusError>> {
+        let now = self.log.options().clock.now();
+        let records = entries
+            .iter()
+            .map(|(group, tp)| Record::tombstone(now, offset_key(group, tp)))
             .collect();
         let ack = self.log.append(OFFSETS_TOPIC, 0, records);
         Box::pin(async move {

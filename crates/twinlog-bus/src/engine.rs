@@ -41,6 +41,8 @@ pub(crate) trait Storage: Send + Sync + 'static {
     const COALESCE_SENDS: bool;
 
     fn create_topic(&self, name: &TopicName, spec: &TopicSpec) -> Result<(), BusError>;
+    /// Deletes a topic and its records; its cursors then fail with `UnknownTopic`.
+    fn delete_topic(&self, name: &TopicName) -> Result<(), BusError>;
     /// Every topic, internal ones included, sorted.
     fn topics(&self) -> Vec<TopicName>;
     fn spec(&self, topic: &TopicName) -> Result<TopicSpec, BusError>;
@@ -81,6 +83,11 @@ pub(crate) trait Storage: Send + Sync + 'static {
         &self,
         group: &GroupId,
         offsets: &[(TopicPartition, u64)],
+    ) -> BoxFuture<'static, Result<(), BusError>>;
+    /// Drops committed offsets durably (those of a deleted topic).
+    fn forget_offsets(
+        &self,
+        entries: &[(GroupId, TopicPartition)],
     ) -> BoxFuture<'static, Result<(), BusError>>;
 }
 
@@ -188,6 +195,34 @@ impl<S: Storage> Engine<S> {
             });
         }
         self.storage.create_topic(name, spec)
+    }
+
+    /// Deletes a user topic: its records, its queued sends (they fail with `UnknownTopic`)
+    /// and every group's committed offsets for it, so a topic created again under the name
+    /// starts afresh, as on Kafka.
+    pub(crate) async fn delete_topic(&self, name: &TopicName) -> Result<(), BusError> {
+        self.check_user_topic(name)?;
+        self.storage.delete_topic(name)?;
+        lock(&self.outboxes).remove(name);
+        lock(&self.round_robin).remove(name);
+        let forgotten: Vec<(GroupId, TopicPartition)> = {
+            let mut committed = lock(&self.committed);
+            let mut gone = Vec::new();
+            for (group, offsets) in committed.iter_mut() {
+                offsets.retain(|tp, _| {
+                    let keep = tp.topic != *name;
+                    if !keep {
+                        gone.push((group.clone(), tp.clone()));
+                    }
+                    keep
+                });
+            }
+            gone
+        };
+        if !forgotten.is_empty() {
+            self.storage.forget_offsets(&forgotten).await?;
+        }
+        Ok(())
     }
 
     pub(crate) fn list_topics(&self) -> Vec<TopicName> {
@@ -591,6 +626,14 @@ macro_rules! impl_bus {
             ) -> $crate::api::BoxFuture<'_, Result<(), $crate::BusError>> {
                 let r = self.engine.create_topic(name, &spec);
                 Box::pin(std::future::ready(r))
+            }
+
+            fn delete_topic(
+                &self,
+                name: &twinlog_core::TopicName,
+            ) -> $crate::api::BoxFuture<'_, Result<(), $crate::BusError>> {
+                let name = name.clone();
+                Box::pin(async move { self.engine.delete_topic(&name).await })
             }
 
             fn list_topics(

@@ -4,6 +4,7 @@
 //! Compaction and retention are not applied (records are kept; the flags are remembered).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use tokio::sync::watch;
@@ -57,6 +58,8 @@ struct MemPartition {
     records: Mutex<Vec<StoredRecord>>,
     /// The end offset, so that cursors wait for growth without polling.
     end: watch::Sender<u64>,
+    /// Set when the topic is deleted: cursors end instead of waiting forever.
+    deleted: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -119,6 +122,7 @@ impl Storage for MemoryStorage {
                     partition: p,
                     records: Mutex::new(Vec::new()),
                     end: watch::Sender::new(0),
+                    deleted: AtomicBool::new(false),
                 })
             })
             .collect();
@@ -129,6 +133,20 @@ impl Storage for MemoryStorage {
                 partitions,
             }),
         );
+        Ok(())
+    }
+
+    fn delete_topic(&self, name: &TopicName) -> Result<(), BusError> {
+        let topic = self
+            .topics
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+            .ok_or_else(|| BusError::unknown_topic(name.as_str()))?;
+        for p in &topic.partitions {
+            p.deleted.store(true, Ordering::Release);
+            p.end.send_modify(|_| {});
+        }
         Ok(())
     }
 
@@ -222,6 +240,13 @@ impl Storage for MemoryStorage {
         // The engine keeps committed offsets in memory; there is nothing more durable here.
         Box::pin(std::future::ready(Ok(())))
     }
+
+    fn forget_offsets(
+        &self,
+        _entries: &[(GroupId, TopicPartition)],
+    ) -> BoxFuture<'static, Result<(), BusError>> {
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
 
 /// A position in an in-memory partition.
@@ -240,6 +265,9 @@ impl Cursor for MemCursor {
     }
 
     fn try_next_batch(&mut self, max: usize) -> Result<Vec<StoredRecord>, BusError> {
+        if self.partition.deleted.load(Ordering::Acquire) {
+            return Err(BusError::unknown_topic(&self.partition.topic));
+        }
         let batch = self.partition.read(self.position, max);
         if let Some(last) = batch.last() {
             self.position = last.offset + 1;
@@ -256,7 +284,11 @@ impl Cursor for MemCursor {
             }
             let position = self.position;
             // The sender lives as long as the partition, which this cursor keeps alive.
-            if end.wait_for(|e| *e > position).await.is_err() {
+            let deleted = &self.partition.deleted;
+            let woken = end
+                .wait_for(|e| *e > position || deleted.load(Ordering::Acquire))
+                .await;
+            if woken.is_err() {
                 return Err(BusError::Closed);
             }
         }

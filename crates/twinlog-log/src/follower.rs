@@ -5,6 +5,7 @@
 //! [`Follower::READ_ONLY_POLL_INTERVAL`].)
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -54,7 +55,12 @@ impl Follower {
                 continue;
             }
             let position = self.position;
-            if self.visible.wait_for(|&end| end > position).await.is_err() {
+            let deleted = &self.part.deleted;
+            let woken = self
+                .visible
+                .wait_for(|&end| end > position || deleted.load(Ordering::Acquire))
+                .await;
+            if woken.is_err() {
                 return Err(LogError::Closed);
             }
         }

@@ -38,6 +38,8 @@ const FORMAT_FILE: &str = "FORMAT";
 const LOCK_FILE: &str = "LOCK";
 const TOPICS_DIR: &str = "topics";
 const TOPIC_CONF: &str = "topic.conf";
+/// A topic dir being deleted is renamed to this prefix and its name: `~` is in no topic name.
+const DELETED_PREFIX: &str = "~deleted-";
 
 /// What an append returns once it meets the fsync policy: where its records went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -628,6 +630,50 @@ impl Log {
         Ok(())
     }
 
+    /// Deletes a topic with all its records. Appends queued to it before the call are
+    /// written (and acknowledged) first; later ones, reads, and followers of its partitions
+    /// get [`LogError::UnknownTopic`]. The directory is first renamed to a name no topic can
+    /// have, so a crash part-way leaves either the whole topic or nothing of it (recovery
+    /// removes the rest). Errors: [`LogError::UnknownTopic`], [`LogError::ReadOnly`],
+    /// [`LogError::Io`].
+    pub fn delete_topic(&self, name: &str) -> Result<(), LogError> {
+        self.writable()?;
+        let _guard = self.inner.maintenance.lock().expect("maintenance lock");
+        let mut state = self
+            .inner
+            .topics
+            .write()
+            .expect("topics lock")
+            .remove(name)
+            .ok_or_else(|| LogError::UnknownTopic {
+                topic: name.to_owned(),
+            })?;
+        // Calls in flight hold the topic only while they queue an append or read; once they
+        // let go, dropping it stops the writers after their queues drain.
+        let state = loop {
+            match Arc::try_unwrap(state) {
+                Ok(s) => break s,
+                Err(shared) => {
+                    state = shared;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        };
+        let parts: Vec<Arc<Partition>> = state.partitions.iter().map(|h| h.part.clone()).collect();
+        drop(state);
+        for part in parts {
+            part.deleted.store(true, Ordering::Release);
+            part.visible.send_modify(|_| {});
+        }
+        let topics_dir = self.inner.dir.join(TOPICS_DIR);
+        let tdir = topics_dir.join(name);
+        let grave = topics_dir.join(format!("{DELETED_PREFIX}{name}"));
+        fs::rename(&tdir, &grave).map_err(|e| LogError::io("renaming", &tdir, e))?;
+        sync_dir(&topics_dir)?;
+        fs::remove_dir_all(&grave).map_err(|e| LogError::io("removing", &grave, e))?;
+        Ok(())
+    }
+
     /// The names of all topics, sorted.
     pub fn topics(&self) -> Vec<String> {
         self.inner
@@ -986,6 +1032,13 @@ impl LogInner {
         for entry in fs::read_dir(&tdir).map_err(|e| LogError::io("listing", &tdir, e))? {
             let entry = entry.map_err(|e| LogError::io("listing", &tdir, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(DELETED_PREFIX) && !self.read_only {
+                // A deletion interrupted after its rename: finish it.
+                let p = entry.path();
+                fs::remove_dir_all(&p).map_err(|e| LogError::io("removing", &p, e))?;
+                tracing::warn!(path = %p.display(), "removed the rest of an interrupted topic deletion");
+                continue;
+            }
             if entry.path().is_dir() && TopicName::new(&name).is_ok() {
                 names.push(name);
             }

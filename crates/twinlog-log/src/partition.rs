@@ -3,7 +3,7 @@
 //! timestamp — which use the segment list and the sparse indexes for O(log n) positioning.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use bytes::{Bytes, BytesMut};
@@ -31,6 +31,8 @@ pub(crate) struct Partition {
     pub fault: AtomicI32,
     /// Test hook: an errno the next fsync of segment data fails with (0: none).
     pub sync_fault: AtomicI32,
+    /// Set when the topic is deleted: followers end instead of waiting forever.
+    pub deleted: AtomicBool,
     /// The read buffer reused across reads (see [`Segment::read_bytes`]).
     read_pool: Mutex<BytesMut>,
 }
@@ -62,6 +64,7 @@ impl Partition {
             visible: watch::Sender::new(end),
             fault: AtomicI32::new(0),
             sync_fault: AtomicI32::new(0),
+            deleted: AtomicBool::new(false),
             read_pool: Mutex::new(BytesMut::new()),
         }
     }
@@ -82,6 +85,11 @@ impl Partition {
 
     /// Reads up to `max` records from `from`; also returns the visible end used.
     pub fn read(&self, from: u64, max: usize) -> Result<(Vec<StoredRecord>, u64), LogError> {
+        if self.deleted.load(Ordering::Acquire) {
+            return Err(LogError::UnknownTopic {
+                topic: self.topic.to_string(),
+            });
+        }
         let end = self.end_offset();
         let segs = self.snapshot();
         let mut out = Vec::new();

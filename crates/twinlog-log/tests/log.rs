@@ -8,6 +8,8 @@ mod basics;
 mod compaction;
 #[path = "log/corruption.rs"]
 mod corruption;
+#[path = "log/delete.rs"]
+mod delete;
 #[path = "log/enospc.rs"]
 mod enospc;
 #[path = "log/fixture.rs"]

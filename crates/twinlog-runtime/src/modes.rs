@@ -4,7 +4,7 @@
 
 use crate::error::RuntimeError;
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::topics::{DEFAULT_MODE, ModeName};
+use crate::topics::{DEFAULT_MODE, ModeName, ModeTopics};
 use crate::view::ClockKind;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -23,6 +23,8 @@ pub enum ModeError {
     Unknown(String),
     #[error("mode `{from}` has no input at offset {offset}; its inputs end before {end}")]
     BadForkPoint { from: String, offset: u64, end: u64 },
+    #[error("the default mode cannot be deleted: it is where every command goes without --mode")]
+    DeleteDefault,
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
 }
@@ -130,6 +132,7 @@ impl Modes {
         if self.get(name).is_ok() {
             return Err(ModeError::Exists(name.to_string()));
         }
+        self.clear_leftovers(&ModeTopics::new(&mode)).await?;
         let rt = self.start(mode).await?;
         self.map
             .write()
@@ -153,7 +156,8 @@ impl Modes {
         }
         source.sync().await?;
         let src = source.topics().clone();
-        let dst = crate::topics::ModeTopics::new(&mode);
+        let dst = ModeTopics::new(&mode);
+        self.clear_leftovers(&dst).await?;
         let bus = &*self.bus;
         crate::agent::ensure_topics(bus, &dst)
             .await
@@ -238,6 +242,39 @@ impl Modes {
             .expect("modes lock")
             .insert(name.to_string(), rt.clone());
         Ok(rt)
+    }
+
+    /// Deletes a mode: stops its agent (after the batch in progress), then deletes its
+    /// topics — modules, state, clock, outputs and traces go with them. The inputs topic goes
+    /// first: a mode exists while it does, so a crash part-way leaves no mode behind, only
+    /// topics that the next creation of the name clears. Errors: [`ModeError::Unknown`],
+    /// [`ModeError::DeleteDefault`], and the bus's.
+    pub async fn delete(&self, name: &str) -> Result<(), ModeError> {
+        if name == DEFAULT_MODE {
+            return Err(ModeError::DeleteDefault);
+        }
+        let _creating = self.creating.lock().await;
+        let rt = self.get(name)?;
+        self.map.write().expect("modes lock").remove(name);
+        rt.shutdown().await;
+        let topics = rt.topics();
+        self.delete_topic(&topics.inputs).await?;
+        self.clear_leftovers(topics).await
+    }
+
+    /// Deletes what an interrupted [`Modes::delete`] left of a mode that no longer exists.
+    async fn clear_leftovers(&self, topics: &ModeTopics) -> Result<(), ModeError> {
+        for t in [&topics.state, &topics.out, &topics.trace, &topics.sources] {
+            self.delete_topic(t).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete_topic(&self, topic: &twinlog_core::TopicName) -> Result<(), ModeError> {
+        match self.bus.delete_topic(topic).await {
+            Ok(()) | Err(twinlog_bus::BusError::UnknownTopic { .. }) => Ok(()),
+            Err(e) => Err(RuntimeError::from(e).into()),
+        }
     }
 
     pub fn clock_kind(&self) -> ClockKind {

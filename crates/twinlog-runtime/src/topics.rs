@@ -92,6 +92,14 @@ impl ModeTopics {
     }
 }
 
+/// The mode a topic belongs to, if it is one of a mode's (`twinlog.<mode>.<kind>`): such
+/// topics are created and deleted with their mode, not one by one.
+pub fn mode_of_topic(name: &str) -> Option<&str> {
+    let (mode, kind) = name.strip_prefix("twinlog.")?.rsplit_once('.')?;
+    let kinds = ["inputs", "sources", "state", "out", "trace"];
+    (kinds.contains(&kind) && ModeName::new(mode).is_ok()).then_some(mode)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +113,16 @@ mod tests {
         );
         for bad in ["", "Upper", "-x", "a.b", &"x".repeat(65)] {
             assert!(ModeName::new(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(mode_of_topic("twinlog.what-if_2.state"), Some("what-if_2"));
+        assert_eq!(mode_of_topic("twinlog.default.inputs"), Some("default"));
+        for other in [
+            "twinlog.default.mine",
+            "twinlog.x",
+            "sensors",
+            "twinlog.A.out",
+        ] {
+            assert_eq!(mode_of_topic(other), None, "{other}");
         }
     }
 }

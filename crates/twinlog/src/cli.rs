@@ -149,6 +149,22 @@ pub enum TopicCommand {
   twinlog topic describe sensors
   twinlog topic describe sensors --json")]
     Describe(TopicDescribeArgs),
+    /// Delete a topic with all its records (and every group's committed offsets for it).
+    #[command(
+        after_help = "A topic of a mode (twinlog.<mode>.*) goes with its mode: `twinlog mode delete`.
+Through a running server when one holds the data dir; on Kafka with --bus.
+
+Examples:
+  twinlog topic delete sensors
+  twinlog topic delete sensors --bus kafka://localhost:9092"
+    )]
+    Delete(TopicDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TopicDeleteArgs {
+    /// The topic to delete.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +502,20 @@ Examples:
   twinlog mode list"
     )]
     List(JsonFlag),
+    /// Delete a mode: its modules, state, clock, inputs, outputs and traces.
+    #[command(
+        after_help = "The default mode cannot be deleted. Needs a running server.
+
+Examples:
+  twinlog mode delete what-if"
+    )]
+    Delete(ModeDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModeDeleteArgs {
+    /// The mode to delete.
+    pub name: String,
 }
 
 #[derive(Debug, Args)]

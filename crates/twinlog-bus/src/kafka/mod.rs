@@ -646,6 +646,43 @@ impl Bus for KafkaBus {
         })
     }
 
+    fn delete_topic(&self, name: &TopicName) -> BoxFuture<'_, Result<(), BusError>> {
+        let name = name.clone();
+        Box::pin(async move {
+            if name.as_str().starts_with("__") {
+                return Err(BusError::ReservedTopic {
+                    topic: name.to_string(),
+                });
+            }
+            let inner = &self.inner;
+            let wire = inner.wire(name.as_str());
+            let opts = AdminOptions::new().operation_timeout(Some(inner.options.request_timeout));
+            let results = inner
+                .admin
+                .delete_topics(&[&wire], &opts)
+                .await
+                .map_err(|e| kafka_error("delete a topic", e))?;
+            inner.forget(name.as_str());
+            for r in results {
+                match r {
+                    Ok(_) => {}
+                    Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                        return Err(BusError::unknown_topic(name.as_str()));
+                    }
+                    Err((_, code)) => {
+                        return Err(BusError::Kafka {
+                            doing: "delete a topic",
+                            reason: code.to_string(),
+                            retriable: false,
+                            unreachable: false,
+                        });
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn list_topics(&self) -> BoxFuture<'_, Result<Vec<TopicName>, BusError>> {
         Box::pin(blocking(&self.inner, |inner| {
             let md = inner

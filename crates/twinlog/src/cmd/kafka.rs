@@ -81,6 +81,15 @@ fn topic_name(name: &str) -> Result<TopicName> {
     Ok(TopicName::new(name)?)
 }
 
+pub fn topic_delete(global: &GlobalArgs, args: crate::cli::TopicDeleteArgs) -> Result<Exit> {
+    super::topic::refuse_mode_topic(&args.name)?;
+    let bus = connect(global)?;
+    let name = topic_name(&args.name)?;
+    super::runtime()?.block_on(bus.delete_topic(&name))?;
+    outln!("deleted topic {} on {}", args.name, bus.options().brokers)?;
+    Ok(Exit::Success)
+}
+
 pub fn topic_create(global: &GlobalArgs, args: TopicCreateArgs) -> Result<Exit> {
     let bus = connect(global)?;
     let name = topic_name(&args.name)?;

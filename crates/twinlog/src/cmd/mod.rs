@@ -66,6 +66,7 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Clock(ClockCommand::Advance(args)) => remote::clock_advance(global, args),
         Command::Mode(ModeCommand::Create(args)) => remote::mode_create(global, args),
         Command::Mode(ModeCommand::List(args)) => remote::mode_list(global, args.json),
+        Command::Mode(ModeCommand::Delete(args)) => remote::mode_delete(global, args),
         Command::Module(ModuleCommand::Deploy(args)) => remote::deploy(global, args),
         Command::Module(ModuleCommand::List(args)) => remote::list(global, args.json),
         Command::Module(ModuleCommand::History(args)) => remote::history(global, args),
@@ -77,6 +78,10 @@ pub fn run(cli: Cli) -> Result<Exit> {
         Command::Topic(TopicCommand::Create(args)) => match client::Client::find(global)? {
             Some(c) => remote::topic_create(&c, args),
             None => topic::create(data_dir, args),
+        },
+        Command::Topic(TopicCommand::Delete(args)) => match client::Client::find(global)? {
+            Some(c) => remote::topic_delete(&c, args),
+            None => topic::delete(data_dir, args),
         },
         Command::Topic(TopicCommand::List(args)) => topic::list(data_dir, args.json),
         Command::Topic(TopicCommand::Describe(args)) => topic::describe(data_dir, args),
@@ -109,6 +114,7 @@ fn on_bus_inner(global: &crate::cli::GlobalArgs, command: Command) -> Result<Exi
     match command {
         Command::Topic(TopicCommand::Create(args)) => kafka::topic_create(global, args),
         Command::Topic(TopicCommand::List(args)) => kafka::topic_list(global, args.json),
+        Command::Topic(TopicCommand::Delete(args)) => kafka::topic_delete(global, args),
         Command::Topic(TopicCommand::Describe(args)) => kafka::topic_describe(global, args),
         Command::Publish(args) => kafka::publish(global, args),
         Command::Tail(args) => kafka::tail(global, args),

@@ -6,8 +6,8 @@
 use super::client::{Client, ServerError};
 use super::{Exit, print_json};
 use crate::cli::{
-    ClockAdvanceArgs, EventSendArgs, GlobalArgs, ModeCreateArgs, ModuleDeployArgs, ModuleNameArgs,
-    ModuleSourceArgs, ModuleStateArgs, ModuleTraceArgs,
+    ClockAdvanceArgs, EventSendArgs, GlobalArgs, ModeCreateArgs, ModeDeleteArgs, ModuleDeployArgs,
+    ModuleNameArgs, ModuleSourceArgs, ModuleStateArgs, ModuleTraceArgs,
 };
 use anyhow::{Context, Result, bail};
 use serde_json::{Value as Json, json};
@@ -394,6 +394,19 @@ pub fn clock_advance(global: &GlobalArgs, args: ClockAdvanceArgs) -> Result<Exit
     };
     let (_, answer) = client.post("/api/v1/clock/advance", &body)?;
     print_clock(&answer, args.json)?;
+    Ok(Exit::Success)
+}
+
+pub fn mode_delete(global: &GlobalArgs, args: ModeDeleteArgs) -> Result<Exit> {
+    let client = Client::connect(global)?;
+    client.delete(&format!("/api/v1/modes/{}", path_segment(&args.name)))?;
+    outln!("deleted mode {}", args.name)?;
+    Ok(Exit::Success)
+}
+
+pub fn topic_delete(client: &Client, args: crate::cli::TopicDeleteArgs) -> Result<Exit> {
+    client.delete(&format!("/api/v1/topics/{}", path_segment(&args.name)))?;
+    outln!("deleted topic {}", args.name)?;
     Ok(Exit::Success)
 }
 

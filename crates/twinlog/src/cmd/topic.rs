@@ -1,7 +1,7 @@
 //! `twinlog topic create | list | describe`.
 
 use super::{Exit, human_bytes, open_read_only, open_writable, print_json};
-use crate::cli::{TopicCreateArgs, TopicDescribeArgs};
+use crate::cli::{TopicCreateArgs, TopicDeleteArgs, TopicDescribeArgs};
 use anyhow::Result;
 use serde::Serialize;
 use std::path::Path;
@@ -28,6 +28,24 @@ pub fn create(data_dir: &Path, args: TopicCreateArgs) -> Result<Exit> {
             if args.partitions == 1 { "" } else { "s" }
         )?;
     }
+    Ok(Exit::Success)
+}
+
+/// Refuses the topics of a mode: they go with it (`mode delete`), or its agent would break.
+pub fn refuse_mode_topic(name: &str) -> Result<()> {
+    if let Some(mode) = twinlog_runtime::topics::mode_of_topic(name) {
+        anyhow::bail!(
+            "topic `{name}` belongs to mode `{mode}`; delete the mode instead (`twinlog mode delete {mode}`)"
+        );
+    }
+    Ok(())
+}
+
+pub fn delete(data_dir: &Path, args: TopicDeleteArgs) -> Result<Exit> {
+    refuse_mode_topic(&args.name)?;
+    let log = open_writable(data_dir)?;
+    log.delete_topic(&args.name)?;
+    outln!("deleted topic {}", args.name)?;
     Ok(Exit::Success)
 }
 

@@ -166,6 +166,18 @@ fn topic_publish_and_tail_work_against_kafka() {
         "{}",
         listed.stdout
     );
+    let deleted = env
+        .run(&kafka_args(&bus, &["topic", "delete", &t]))
+        .success();
+    assert!(
+        deleted.stdout.starts_with(&format!("deleted topic {t} on ")),
+        "{}",
+        deleted.stdout
+    );
+    let again = env
+        .run(&kafka_args(&bus, &["topic", "delete", &t]))
+        .failure(1);
+    assert!(again.stderr.contains("unknown topic"), "{}", again.stderr);
 }
 
 #[test]

@@ -571,3 +571,101 @@ fn a_full_disk_stops_acknowledgements_and_loses_nothing() {
         .success();
     assert_eq!(counter_n(&env), n + 1, "the server takes events again");
 }
+
+fn mode_names(env: &Env) -> Vec<String> {
+    let run = env.run(&["mode", "list", "--json"]).success();
+    let modes: Json = serde_json::from_str(&run.stdout).unwrap();
+    modes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn topic_names(env: &Env) -> Vec<String> {
+    let run = env.run(&["topic", "list", "--json"]).success();
+    run.json_lines()
+        .iter()
+        .flat_map(|j| match j {
+            Json::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        })
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn modes_and_topics_are_deleted_with_everything_in_them() {
+    let env = Env::new();
+    let lamp = repo_root().join("examples/modules/lamp1/lamp1.scc");
+    let server = Server::start(&env, &[]);
+    env.run(&["mode", "create", "what-if"]).success();
+    env.run(&["module", "deploy", s(&lamp), "--mode", "what-if"])
+        .success();
+    env.run(&[
+        "event",
+        "send",
+        "--mode",
+        "what-if",
+        r#"{"variable": "mode", "value": "on"}"#,
+    ])
+    .success();
+    assert_eq!(mode_names(&env), ["default", "what-if"]);
+    assert!(topic_names(&env).contains(&"twinlog.what-if.state".to_string()));
+
+    let refused = env.run(&["mode", "delete", "default"]).failure(1);
+    assert!(
+        refused
+            .stderr
+            .contains("the default mode cannot be deleted"),
+        "{}",
+        refused.stderr
+    );
+    let one_topic = env
+        .run(&["topic", "delete", "twinlog.what-if.inputs"])
+        .failure(1);
+    assert!(
+        one_topic
+            .stderr
+            .contains("belongs to mode `what-if`; delete the mode instead"),
+        "{}",
+        one_topic.stderr
+    );
+    let deleted = env.run(&["mode", "delete", "what-if"]).success();
+    assert_eq!(deleted.stdout.trim(), "deleted mode what-if");
+    assert_eq!(mode_names(&env), ["default"]);
+    assert!(
+        !topic_names(&env).iter().any(|t| t.starts_with("twinlog.what-if.")),
+        "{:?}",
+        topic_names(&env)
+    );
+    let gone = env
+        .run(&["module", "list", "--mode", "what-if"])
+        .failure(1);
+    assert!(gone.stderr.contains("no mode named `what-if`"), "{}", gone.stderr);
+    let again = env.run(&["mode", "delete", "what-if"]).failure(1);
+    assert!(again.stderr.contains("no mode named `what-if`"), "{}", again.stderr);
+
+    // A user topic, deleted through the server, and created again empty.
+    env.run(&["topic", "create", "sensors"]).success();
+    env.run(&["publish", "sensors", "{\"t\": 1}"]).success();
+    env.run(&["topic", "delete", "sensors"]).success();
+    assert!(!topic_names(&env).contains(&"sensors".to_string()));
+    env.run(&["topic", "create", "sensors"]).success();
+    let tail = env
+        .run(&["tail", "sensors", "--from-beginning", "--json"])
+        .success();
+    assert_eq!(tail.stdout, "", "the new topic is empty");
+
+    // The deleted mode stays deleted after a restart; a new one of the name starts empty.
+    drop(server);
+    env.run(&["topic", "delete", "sensors"]).success();
+    let _server = Server::start(&env, &[]);
+    assert_eq!(mode_names(&env), ["default"]);
+    env.run(&["mode", "create", "what-if"]).success();
+    let modules = env
+        .run(&["module", "list", "--mode", "what-if", "--json"])
+        .success();
+    assert_eq!(modules.stdout.trim(), "[]");
+}
