@@ -170,7 +170,9 @@ fn topic_publish_and_tail_work_against_kafka() {
         .run(&kafka_args(&bus, &["topic", "delete", &t]))
         .success();
     assert!(
-        deleted.stdout.starts_with(&format!("deleted topic {t} on ")),
+        deleted
+            .stdout
+            .starts_with(&format!("deleted topic {t} on ")),
         "{}",
         deleted.stdout
     );

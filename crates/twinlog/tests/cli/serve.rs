@@ -636,16 +636,24 @@ fn modes_and_topics_are_deleted_with_everything_in_them() {
     assert_eq!(deleted.stdout.trim(), "deleted mode what-if");
     assert_eq!(mode_names(&env), ["default"]);
     assert!(
-        !topic_names(&env).iter().any(|t| t.starts_with("twinlog.what-if.")),
+        !topic_names(&env)
+            .iter()
+            .any(|t| t.starts_with("twinlog.what-if.")),
         "{:?}",
         topic_names(&env)
     );
-    let gone = env
-        .run(&["module", "list", "--mode", "what-if"])
-        .failure(1);
-    assert!(gone.stderr.contains("no mode named `what-if`"), "{}", gone.stderr);
+    let gone = env.run(&["module", "list", "--mode", "what-if"]).failure(1);
+    assert!(
+        gone.stderr.contains("no mode named `what-if`"),
+        "{}",
+        gone.stderr
+    );
     let again = env.run(&["mode", "delete", "what-if"]).failure(1);
-    assert!(again.stderr.contains("no mode named `what-if`"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("no mode named `what-if`"),
+        "{}",
+        again.stderr
+    );
 
     // A user topic, deleted through the server, and created again empty.
     env.run(&["topic", "create", "sensors"]).success();
