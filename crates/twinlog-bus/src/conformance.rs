@@ -180,6 +180,17 @@ async fn create(bus: &(impl Bus + ?Sized), name: &TopicName, partitions: u32) {
         .expect("create topic");
 }
 
+/// Joins group `g` on topic `t` with a listener that only records.
+async fn join(bus: &(impl Bus + ?Sized), g: &GroupId, t: &TopicName) -> Box<dyn Consumer> {
+    bus.subscribe(
+        g,
+        std::slice::from_ref(t),
+        Arc::new(RecordingListener::default()),
+    )
+    .await
+    .expect("subscribe")
+}
+
 /// Polls until `n` records arrived (each poll waits, so this never spins).
 async fn consume(c: &mut Box<dyn Consumer>, n: usize) -> Vec<StoredRecord> {
     let mut out = Vec::new();
@@ -379,14 +390,7 @@ pub async fn committed_offsets_survive_reopen<H: Harness>(h: &H) {
     }
     let g = group("billing");
     let tp = TopicPartition::new(t.clone(), 0);
-    let mut c = bus
-        .subscribe(
-            &g,
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe");
+    let mut c = join(&bus, &g, &t).await;
     let got = consume(&mut c, 3).await;
     assert_eq!(
         got.iter().map(|r| r.offset).collect::<Vec<_>>(),
@@ -404,14 +408,7 @@ pub async fn committed_offsets_survive_reopen<H: Harness>(h: &H) {
             .expect("committed"),
         None
     );
-    let mut c = bus
-        .subscribe(
-            &g,
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe again");
+    let mut c = join(&bus, &g, &t).await;
     let got = consume(&mut c, 2).await;
     assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![3, 4]);
     assert_eq!(c.position(&tp), Some(5));
@@ -578,23 +575,9 @@ pub async fn commit_is_fenced_to_the_owner<H: Harness>(h: &H) {
         .await
         .expect("send");
     let g = group("fence");
-    let mut a = bus
-        .subscribe(
-            &g,
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe a");
+    let mut a = join(&bus, &g, &t).await;
     consume(&mut a, 1).await;
-    let mut b = bus
-        .subscribe(
-            &g,
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe b");
+    let mut b = join(&bus, &g, &t).await;
     let tp = TopicPartition::new(t.clone(), 0);
     let err = b
         .commit(vec![(tp.clone(), 1)])
@@ -625,14 +608,7 @@ pub async fn two_groups_each_see_all_records<H: Harness>(h: &H) {
         sent.insert((d.partition, d.offset));
     }
     for name in ["audit", "twins"] {
-        let mut c = bus
-            .subscribe(
-                &group(name),
-                std::slice::from_ref(&t),
-                Arc::new(RecordingListener::default()),
-            )
-            .await
-            .expect("subscribe");
+        let mut c = join(bus, &group(name), &t).await;
         let records = consume(&mut c, 10).await;
         // Within a partition, records arrive in offset order.
         let mut last: BTreeMap<u32, u64> = BTreeMap::new();
@@ -766,14 +742,7 @@ pub async fn consumer_seeks_by_offset_and_time<H: Harness>(h: &H) {
     let tp = TopicPartition::new(t.clone(), 0);
     send_timed(&bus, &t).await;
     let at = |micros: i64| Timestamp::from_micros(micros);
-    let mut c = bus
-        .subscribe(
-            &group("replayer"),
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe");
+    let mut c = join(&bus, &group("replayer"), &t).await;
     assert_eq!(consume(&mut c, 1).await[0].offset, 0);
     c.seek(&tp, 8).expect("seek");
     assert_eq!(c.position(&tp), Some(8));
@@ -876,14 +845,7 @@ pub async fn consumer_waits_without_busy_polling<H: Harness>(h: &H) {
     let bus = h.open();
     let t = topic("idle");
     create(&bus, &t, 2).await;
-    let mut c = bus
-        .subscribe(
-            &group("idle"),
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe");
+    let mut c = join(&bus, &group("idle"), &t).await;
     let mut next = c.next();
     assert_parked(&mut next).await;
     bus.send(&t, ProducerRecord::to_partition(record(None, "wake", 0), 1))
@@ -1025,14 +987,7 @@ pub async fn poll_is_cancel_safe<H: Harness>(h: &H) {
     let bus = h.open();
     let t = topic("cancel");
     create(&bus, &t, 1).await;
-    let mut c = bus
-        .subscribe(
-            &group("cancel"),
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe");
+    let mut c = join(&bus, &group("cancel"), &t).await;
     {
         let mut waiting = c.poll(10);
         assert_parked(&mut waiting).await;
@@ -1171,14 +1126,7 @@ pub async fn delete_topic_removes_records_and_offsets<H: Harness>(h: &H) {
         .expect("send");
     let g = group("deleter");
     let tp = TopicPartition::new(t.clone(), 0);
-    let mut c = bus
-        .subscribe(
-            &g,
-            std::slice::from_ref(&t),
-            Arc::new(RecordingListener::default()),
-        )
-        .await
-        .expect("subscribe");
+    let mut c = join(&bus, &g, &t).await;
     consume(&mut c, 4).await;
     c.commit(vec![(tp.clone(), 2)]).await.expect("commit");
     c.close().await.expect("close");

@@ -4,7 +4,7 @@
 
 use crate::error::RuntimeError;
 use crate::runtime::{Runtime, RuntimeOptions};
-use crate::topics::{DEFAULT_MODE, ModeName, ModeTopics};
+use crate::topics::{DEFAULT_MODE, ModeName, ModeTopics, mode_of_topic};
 use crate::view::ClockKind;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -67,9 +67,9 @@ impl Modes {
         };
         let mut names = vec![DEFAULT_MODE.to_string()];
         for topic in bus.list_topics().await? {
-            if let Some(rest) = topic.as_str().strip_prefix("twinlog.")
-                && let Some(mode) = rest.strip_suffix(".inputs")
-                && ModeName::new(mode).is_ok()
+            // A mode exists while its inputs topic does (see `Modes::delete`).
+            if let Some(mode) = mode_of_topic(topic.as_str())
+                && topic.as_str().ends_with(".inputs")
                 && !names.iter().any(|n| n == mode)
             {
                 names.push(mode.to_string());

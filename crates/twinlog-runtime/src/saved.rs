@@ -43,12 +43,13 @@ pub async fn saved_state(
         .find(|m| m.info.name == module)
         .ok_or_else(|| RuntimeError::UnknownModule(module.to_string()))?;
     let mut instances = Vec::new();
+    let (single, keyed) = (snapshot_key(module, None), format!("m/{module}/"));
     let wanted = instance.map(|i| snapshot_key(module, Some(i)));
     for (key, value) in &snapshots {
         let Some(v) = value else { continue };
         let ours = match &wanted {
             Some(w) => key == w,
-            None => key == &snapshot_key(module, None) || key.starts_with(&format!("m/{module}/")),
+            None => *key == single || key.starts_with(&keyed),
         };
         if !ours {
             continue;
